@@ -1,0 +1,87 @@
+"""Run directories: where ``causalrec fit`` writes and the other sub-commands read.
+
+Layout of ``causalrec fit --out RUN``::
+
+    RUN/metrics.json            model name -> metric name -> value
+    RUN/run.json                the command's settings (data set, data folder, seed, models)
+    RUN/<model>/posterior.pt    the fitted posterior of each model
+    RUN/<model>/run.json        the same settings plus ``model``, so a model folder is a run
+                                directory of its own for ``graph``, ``effect``, ``diagnose``...
+
+Every file is written atomically: to a temporary name in the same folder, then renamed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from causalrec_pyro.data.core import RatingData
+
+__all__ = ["write_json", "write_atomic", "read_run", "load_run_data", "load_run"]
+
+RUN_FILE = "run.json"
+POSTERIOR_FILE = "posterior.pt"
+
+
+def write_atomic(path: str | os.PathLike, payload: bytes) -> Path:
+    """Write ``payload`` to ``path`` through a temporary file and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(payload)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json(path: str | os.PathLike, value) -> Path:
+    """Write ``value`` as indented JSON, atomically."""
+    return write_atomic(path, (json.dumps(value, indent=2, sort_keys=False) + "\n").encode())
+
+
+def read_run(run_dir: str | os.PathLike) -> dict:
+    """Read ``run.json`` of a run directory, with a clear error when it is missing."""
+    path = Path(run_dir) / RUN_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{str(path)!r} not found: {str(run_dir)!r} is not a model run directory. "
+            "Pass a folder written by `causalrec fit`, such as RUN/mnar."
+        )
+    return json.loads(path.read_text())
+
+
+def load_run_data(info: dict) -> RatingData:
+    """Load the data set a run was fitted on, from the settings in its ``run.json``."""
+    from causalrec_pyro.data import load_coat, load_movielens, read_csv
+    from causalrec_pyro.data.simulate import simulate
+
+    dataset = info["dataset"]
+    if dataset == "coat":
+        return load_coat(info["data_dir"])
+    if dataset == "movielens":
+        return load_movielens(info["data_dir"], seed=info.get("seed", 0))
+    if dataset == "csv":
+        from causalrec_pyro.data import split_by_user
+
+        return split_by_user(read_csv(info["data_dir"]), seed=info.get("seed", 0))
+    if dataset == "simulated":
+        return simulate(**info.get("simulate", {})).data
+    raise ValueError(
+        f"Unknown data set {dataset!r} in run.json; expected coat, movielens, csv or simulated."
+    )
+
+
+def load_run(run_dir: str | os.PathLike):
+    """Return ``(posterior, data, info)`` of a model run directory."""
+    from causalrec_pyro.inference.posterior import Posterior
+
+    info = read_run(run_dir)
+    posterior = Posterior.load(Path(run_dir) / POSTERIOR_FILE)
+    return posterior, load_run_data(info), info
