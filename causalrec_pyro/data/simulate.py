@@ -159,7 +159,7 @@ def simulate(
     click_offset: float = -2.0,
     click_preference: float = 1.0,
     exposure_effect: float = 1.0,
-    test_per_user: int = 10,
+    test_per_user: int | None = None,
     seed: int = 0,
 ) -> SimulatedWorld:
     """Draw a confounded recommendation world from :func:`simulator_model`.
@@ -168,10 +168,12 @@ def simulate(
     are fixed to the arguments. Exposure rises with preference (``selection``) and item
     popularity, so the training ratings over-represent liked items. ``test_per_user`` pairs per
     user are drawn uniformly at random, without replacement, for the ``"test"`` split, with
-    ratings drawn from the same rating mechanism.
+    ratings drawn from the same rating mechanism; the default is ``min(10, n_items)``.
     """
     if n_users < 1 or n_items < 2:
         raise ValueError(f"simulate needs n_users >= 1 and n_items >= 2, got {n_users}, {n_items}.")
+    if test_per_user is None:
+        test_per_user = min(10, n_items)
     if not 1 <= test_per_user <= n_items:
         raise ValueError(f"test_per_user must be in [1, n_items={n_items}], got {test_per_user}.")
     generator = torch.Generator().manual_seed(seed)

@@ -69,8 +69,8 @@ class RatingLevels(TorchDistribution):
         levels = self._levels()
         return (self.probs * levels**2).sum(-1) - self.mean**2
 
-    def sample(self, sample_shape=torch.Size()):
-        index = torch.distributions.Categorical(probs=self.probs).sample(sample_shape)
+    def sample(self, sample_shape=()):
+        index = torch.distributions.Categorical(probs=self.probs).sample(torch.Size(sample_shape))
         return index.to(self.probs.dtype) + self.low
 
     def _index(self, value: torch.Tensor) -> torch.Tensor:

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from causalrec_pyro.models.distributions import RatingLevels, ordinal_probs
-from causalrec_pyro.models.mf import entity_plates, preference_score
+from causalrec_pyro.models.mf import entity_plates, feature_affinity, preference_score
 from causalrec_pyro.models.scm import INTERACTIONS, SCM
 
 __all__ = ["exposure_rating_model", "exposure_rating"]
@@ -23,6 +23,8 @@ def exposure_rating_model(
     exposure=None,
     propensity=None,
     weight=None,
+    user_features=None,
+    item_features=None,
     *,
     n_users: int,
     n_items: int,
@@ -30,7 +32,9 @@ def exposure_rating_model(
     prior_scale: float = 0.5,
     num_levels: int = 5,
     low: float = 1.0,
-    use_propensity: bool = True,
+    use_propensity: bool = False,
+    use_features: bool = False,
+    selection_on_preference: bool = True,
 ):
     r"""Ordinal ratings with a missing-not-at-random exposure mechanism.
 
@@ -66,6 +70,8 @@ def exposure_rating_model(
         dim=dim,
         prior_scale=prior_scale,
         plates=(users, items),
+        user_features=user_features if use_features else None,
+        item_features=item_features if use_features else None,
     )
     # Cutpoints start spread over the scale; the ordered transform keeps them increasing.
     base = torch.linspace(-2.0, 2.0, num_levels - 1, device=zero.device, dtype=zero.dtype)
@@ -83,6 +89,13 @@ def exposure_rating_model(
     with items:
         item_popularity = pyro.sample("item_popularity", dist.Normal(zero, 1.0))
     exposure_logit = user_activity[..., user] + item_popularity[..., item]
+    if selection_on_preference:
+        selection = pyro.sample("selection", dist.Normal(zero, 1.0))
+        exposure_logit = exposure_logit + selection * score
+    if use_features and user_features is not None and item_features is not None:
+        exposure_logit = exposure_logit + feature_affinity(
+            "exposure_feature_weights", user, item, user_features, item_features, 1.0
+        )
     if use_propensity and propensity is not None:
         propensity_coef = pyro.sample("propensity_coef", dist.Normal(zero, 1.0))
         exposure_logit = exposure_logit + propensity_coef * torch.logit(propensity, eps=1e-6)
@@ -117,19 +130,29 @@ def exposure_rating(
     prior_scale: float = 0.5,
     num_levels: int = 5,
     low: float = 1.0,
-    use_propensity: bool = True,
+    use_propensity: bool = False,
+    use_features: bool = False,
+    selection_on_preference: bool = True,
 ) -> SCM:
-    """Return the exposure-aware ordinal rating model as an :class:`SCM`."""
-    latents = ("user_bias", "user_pref", "item_quality", "item_factors", "rating_cutpoints")
-    edges = [(site, "rating") for site in latents]
-    edges += [
-        ("rating", "exposure"),
-        ("exposure_by_rating", "exposure"),
-        ("user_activity", "exposure"),
-        ("item_popularity", "exposure"),
-    ]
+    """Return the exposure-aware ordinal rating model as an :class:`SCM`.
+
+    ``use_features`` adds the feature terms (``feature_weights`` to the rating,
+    ``exposure_feature_weights`` to exposure) when the data has user and item feature tables;
+    ``use_propensity`` adds ``propensity_coef`` when it has a propensity column;
+    ``selection_on_preference`` lets exposure depend on the preference score itself.
+    """
+    score_latents = ["user_bias", "user_pref", "item_quality", "item_factors"]
+    if use_features:
+        score_latents.append("feature_weights")
+    edges = [(site, "rating") for site in score_latents + ["rating_cutpoints"]]
+    exposure_parents = ["rating", "exposure_by_rating", "user_activity", "item_popularity"]
+    if selection_on_preference:
+        exposure_parents += ["selection"] + score_latents
+    if use_features:
+        exposure_parents.append("exposure_feature_weights")
     if use_propensity:
-        edges.append(("propensity_coef", "exposure"))
+        exposure_parents.append("propensity_coef")
+    edges += [(site, "exposure") for site in exposure_parents]
     return SCM(
         exposure_rating_model,
         observed=("rating", "exposure"),
@@ -140,6 +163,8 @@ def exposure_rating(
             "num_levels": num_levels,
             "low": low,
             "use_propensity": use_propensity,
+            "use_features": use_features,
+            "selection_on_preference": selection_on_preference,
         },
         name="mnar",
     )

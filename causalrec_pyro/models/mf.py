@@ -8,11 +8,26 @@ import torch
 
 from causalrec_pyro.models.scm import INTERACTIONS, SCM
 
-__all__ = ["entity_plates", "preference_score", "mf_model", "matrix_factorization"]
+__all__ = [
+    "entity_plates",
+    "feature_affinity",
+    "preference_score",
+    "mf_model",
+    "matrix_factorization",
+]
 
 
 def preference_score(
-    user, item, *, n_users: int, n_items: int, dim: int, prior_scale: float, plates=None
+    user,
+    item,
+    *,
+    n_users: int,
+    n_items: int,
+    dim: int,
+    prior_scale: float,
+    plates=None,
+    user_features=None,
+    item_features=None,
 ):
     r"""Draw per-user and per-item latents and return each interaction's preference score.
 
@@ -20,7 +35,13 @@ def preference_score(
 
         b_u \sim N(0, 1),\quad q_i \sim N(0, 1),\quad
         \theta_u, \beta_i \sim N(0, s^2 I_d),\quad
-        \text{score}_{ui} = b_u + q_i + \theta_u^\top \beta_i
+        \text{score}_{ui} = b_u + q_i + \theta_u^\top \beta_i + x_u^\top W z_i
+
+    The last term is present when both feature tables are given (``x_u`` the user's row of
+    ``user_features``, ``z_i`` the item's row of ``item_features``), with the global site
+    ``feature_weights`` ``W ~ N(0, s^2)`` of shape ``(F_user, F_item)``. It lets the score
+    generalise to user-item combinations that are rarely rated, such as users and the items
+    they seldom pick themselves.
 
     Sites: ``user_bias`` and ``user_pref`` in the ``users`` plate, ``item_quality`` and
     ``item_factors`` in the ``items`` plate. Indexing uses ``...`` so that the score also works
@@ -41,7 +62,23 @@ def preference_score(
             "item_factors", dist.Normal(zero, prior_scale).expand([dim]).to_event(1)
         )
     affinity = (user_pref[..., user, :] * item_factors[..., item, :]).sum(-1)
-    return user_bias[..., user] + item_quality[..., item] + affinity
+    score = user_bias[..., user] + item_quality[..., item] + affinity
+    if user_features is not None and item_features is not None:
+        score = score + feature_affinity(
+            "feature_weights", user, item, user_features, item_features, prior_scale
+        )
+    return score
+
+
+def feature_affinity(name, user, item, user_features, item_features, prior_scale: float):
+    r"""Draw the global site ``name``, ``W ~ N(0, s^2)`` of shape ``(F_user, F_item)``, and
+    return :math:`x_u^\top W z_i` for each interaction (``(N,)``, or ``(S, N)`` under draws)."""
+    zero = user_features.new_zeros(())
+    shape = (user_features.shape[-1], item_features.shape[-1])
+    weights = pyro.sample(name, dist.Normal(zero, prior_scale).expand(shape).to_event(2))
+    # (N, 1, F_user) @ (..., F_user, F_item) broadcasts over draws to (..., N, 1, F_item).
+    projected = user_features[user].unsqueeze(-2) @ weights
+    return (projected * item_features[item].unsqueeze(-2)).sum(-1).squeeze(-1)
 
 
 def entity_plates(n_users: int, n_items: int):
@@ -54,12 +91,15 @@ def mf_model(
     item,
     rating=None,
     weight=None,
+    user_features=None,
+    item_features=None,
     *,
     n_users: int,
     n_items: int,
     dim: int = 8,
     prior_scale: float = 0.5,
     rating_center: float = 3.0,
+    use_features: bool = False,
 ):
     r"""Probabilistic matrix factorization with user and item biases (Salakhutdinov and Mnih, 2008).
 
@@ -78,8 +118,17 @@ def mf_model(
     zero = user.new_zeros((), dtype=torch.get_default_dtype())
     offset = pyro.sample("rating_offset", dist.Normal(zero + rating_center, 1.0))
     rating_sd = pyro.sample("rating_sd", dist.HalfNormal(zero + 1.0))
+    if not use_features:
+        user_features = item_features = None
     score = preference_score(
-        user, item, n_users=n_users, n_items=n_items, dim=dim, prior_scale=prior_scale
+        user,
+        item,
+        n_users=n_users,
+        n_items=n_items,
+        dim=dim,
+        prior_scale=prior_scale,
+        user_features=user_features,
+        item_features=item_features,
     )
     scale = 1.0 if weight is None else weight
     with pyro.plate(INTERACTIONS, user.shape[0], dim=-1), pyro.poutine.scale(scale=scale):
@@ -99,12 +148,25 @@ _MF_EDGES = [
 ]
 
 
-def matrix_factorization(dim: int = 8, prior_scale: float = 0.5, rating_center: float = 3.0) -> SCM:
-    """Return the probabilistic matrix factorization baseline as an :class:`SCM`."""
+def matrix_factorization(
+    dim: int = 8, prior_scale: float = 0.5, rating_center: float = 3.0, use_features: bool = False
+) -> SCM:
+    """Return the probabilistic matrix factorization baseline as an :class:`SCM`.
+
+    ``use_features`` adds the ``feature_weights`` term when the data has feature tables.
+    """
+    edges = list(_MF_EDGES)
+    if use_features:
+        edges.append(("feature_weights", "rating"))
     return SCM(
         mf_model,
         observed=("rating",),
-        graph=_MF_EDGES,
-        config={"dim": dim, "prior_scale": prior_scale, "rating_center": rating_center},
+        graph=edges,
+        config={
+            "dim": dim,
+            "prior_scale": prior_scale,
+            "rating_center": rating_center,
+            "use_features": use_features,
+        },
         name="mf",
     )
