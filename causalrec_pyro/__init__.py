@@ -4,6 +4,15 @@ Write recommendation behaviour as a Pyro model, wrap it in :class:`SCM`, fit it 
 :func:`fit_svi`, and ask causal questions of the :class:`Posterior`.
 """
 
+from causalrec_pyro.causal import (
+    CausalGraph,
+    Effect,
+    average_effect,
+    counterfactual,
+    individual_effect,
+    intervene,
+    uplift_ranking,
+)
 from causalrec_pyro.data import (
     RatingData,
     Split,
@@ -17,6 +26,7 @@ from causalrec_pyro.data import (
     split_by_user,
 )
 from causalrec_pyro.data.simulate import SimulatedWorld, simulate
+from causalrec_pyro.diagnostics import check_scm, to_inference_data
 from causalrec_pyro.evaluation import (
     auc,
     doubly_robust_mse,
@@ -28,7 +38,7 @@ from causalrec_pyro.evaluation import (
     recall_at_k,
     snips_mse,
 )
-from causalrec_pyro.inference import FitError, Posterior, fit_svi, predict_mean
+from causalrec_pyro.inference import FitError, Posterior, fit_nuts, fit_svi, predict_mean
 from causalrec_pyro.models import (
     MODELS,
     SCM,
@@ -66,8 +76,20 @@ __all__ = [
     # inference
     "FitError",
     "Posterior",
+    "fit_nuts",
     "fit_svi",
     "predict_mean",
+    # causal queries
+    "CausalGraph",
+    "Effect",
+    "average_effect",
+    "counterfactual",
+    "individual_effect",
+    "intervene",
+    "uplift_ranking",
+    # diagnostics
+    "check_scm",
+    "to_inference_data",
     # evaluation
     "auc",
     "doubly_robust_mse",

@@ -28,8 +28,8 @@ __all__ = ["MODEL_RECIPES", "training_split", "build_model", "fit_models"]
 #: ``mnar`` is the exposure-aware SCM fitted on every user-item pair of the training split.
 MODEL_RECIPES = {
     "mf": {"dim": 4, "prior_scale": 0.3, "num_steps": 1500, "lr": 0.02, "batch_size": None},
-    "mf-ips": {"dim": 4, "prior_scale": 0.3, "num_steps": 1500, "lr": 0.02, "batch_size": None},
-    "mnar": {"dim": 4, "prior_scale": 0.3, "num_steps": 3000, "lr": 0.02, "batch_size": 8192},
+    "mf-ips": {"dim": 8, "prior_scale": 0.5, "num_steps": 1000, "lr": 0.01, "batch_size": None},
+    "mnar": {"dim": 4, "prior_scale": 0.3, "num_steps": 1500, "lr": 0.03, "batch_size": 16384},
 }
 
 
@@ -57,6 +57,7 @@ def build_model(name: str, data: RatingData):
         low=low,
         use_propensity=False,
         use_features=features,
+        selection_on_preference=True,
     )
 
 
@@ -136,7 +137,8 @@ def fit_models(
         metrics["seconds"] = posterior.fit_config["seconds"]
         results[name] = metrics
         if out is not None:
-            _write_model_run(Path(out), name, posterior, {**(run_info or {}), "seed": seed})
+            info = {**(run_info or {}), "seed": seed, "num_unobserved": num_unobserved}
+            _write_model_run(Path(out), name, posterior, info)
             write_json(Path(out) / "metrics.json", results)
     if out is not None:
         write_json(Path(out) / RUN_FILE, {**(run_info or {}), "seed": seed, "models": list(models)})

@@ -35,7 +35,7 @@ def simulator_model(
     dim: int = 4,
     cutpoints=(-1.5, -0.5, 0.5, 1.5),
 ):
-    r"""The simulator's SCM: preference confounds exposure, ratings and clicks.
+    r"""Generate exposure, ratings and clicks in which preference confounds all three.
 
     Generative story, for every user-item pair (one row each)::
 
@@ -166,9 +166,9 @@ def simulate(
 
     User preferences and item qualities are drawn from their priors; the global coefficients
     are fixed to the arguments. Exposure rises with preference (``selection``) and item
-    popularity, so the training ratings over-represent liked items. ``test_per_user`` pairs per
-    user are drawn uniformly at random, without replacement, for the ``"test"`` split, with
-    ratings drawn from the same rating mechanism; the default is ``min(10, n_items)``.
+    popularity, so the training ratings over-represent liked items. The ``"test"`` split holds
+    ``test_per_user`` pairs per user (default ``min(10, n_items)``), drawn uniformly at random
+    without replacement. Their ratings come from the same rating mechanism.
     """
     if n_users < 1 or n_items < 2:
         raise ValueError(f"simulate needs n_users >= 1 and n_items >= 2, got {n_users}, {n_items}.")

@@ -1,6 +1,7 @@
 """Inference: SVI, posteriors, devices and predictions."""
 
 from causalrec_pyro.inference.guides import GUIDES, make_guide, resolve_device
+from causalrec_pyro.inference.nuts import fit_nuts
 from causalrec_pyro.inference.posterior import Posterior
 from causalrec_pyro.inference.predict import predict_mean
 from causalrec_pyro.inference.svi import FitError, fit_svi
@@ -9,6 +10,7 @@ __all__ = [
     "FitError",
     "GUIDES",
     "Posterior",
+    "fit_nuts",
     "fit_svi",
     "make_guide",
     "predict_mean",

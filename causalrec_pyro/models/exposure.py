@@ -35,21 +35,30 @@ def exposure_rating_model(
     use_propensity: bool = False,
     use_features: bool = False,
     selection_on_preference: bool = True,
+    exposure_dim: int = 0,
+    rating_effect_scale: float = 1.0,
+    exposure_features: bool | None = None,
 ):
     r"""Ordinal ratings with a missing-not-at-random exposure mechanism.
 
-    A rating exists for every user-item pair; whether it is observed (``exposure``) depends on
-    the rating's value, on the user and on the item, and on the known propensity where the data
-    ship one (Marlin and Zemel, 2009; Hernandez-Lobato et al., 2014). Generative story::
+    A rating exists for every user-item pair, observed or not. Whether it is observed
+    (``exposure``) depends on the rating's value, the user, the item, the preference score and,
+    optionally, features and a known propensity. This is the missing-not-at-random setting of
+    Marlin and Zemel (RecSys 2009) and Hernandez-Lobato et al. (ICML 2014). Generative story::
 
         score_ui = user_bias_u + item_quality_i + user_pref_u . item_factors_i
         cutpoints ~ ordered prior                      (rating_cutpoints, K-1 values)
         rating_ui ~ OrderedLogistic(score_ui, cutpoints) on levels low..low+K-1
-        exposure_ui ~ Bernoulli(sigmoid(exposure_by_rating[rating_ui] + user_activity_u
-                                        + item_popularity_i + propensity_coef * logit(p_ui)))
+        exposure_ui ~ Bernoulli(sigmoid(exposure_offset + exposure_by_rating[rating_ui]
+                                        + user_activity_u
+                                        + item_popularity_i + selection * score_ui
+                                        + user_interest_u . item_appeal_i        (exposure_dim)
+                                        + x_u' V z_i                            (features)
+                                        + propensity_coef * logit(p_ui)))       (propensity)
 
     Graph: the score latents -> ``rating`` -> ``exposure`` <- ``exposure_by_rating``,
-    ``user_activity``, ``item_popularity`` (and ``propensity_coef``). Predictions for items
+    ``user_activity``, ``item_popularity``, and the optional terms' sites; with
+    ``selection_on_preference`` the score latents also point into ``exposure``. Predictions for items
     shown at random are ``E[rating]`` under the rating mechanism alone, which does not
     depend on the exposure mechanism.
 
@@ -81,18 +90,36 @@ def exposure_rating_model(
             dist.Normal(base, 1.0).to_event(1), dist.transforms.OrderedTransform()
         ),
     )
+    # The level effects are deviations from a shared offset; their prior scale bounds how
+    # strongly the exposure mechanism may depend on the rating value.
+    exposure_offset = pyro.sample("exposure_offset", dist.Normal(zero - 3.0, 2.0))
     exposure_by_rating = pyro.sample(
-        "exposure_by_rating", dist.Normal(zero - 3.0, 2.0).expand([num_levels]).to_event(1)
+        "exposure_by_rating",
+        dist.Normal(zero, rating_effect_scale).expand([num_levels]).to_event(1),
     )
     with users:
         user_activity = pyro.sample("user_activity", dist.Normal(zero, 1.0))
     with items:
         item_popularity = pyro.sample("item_popularity", dist.Normal(zero, 1.0))
-    exposure_logit = user_activity[..., user] + item_popularity[..., item]
+    exposure_logit = exposure_offset + user_activity[..., user] + item_popularity[..., item]
+    if exposure_dim > 0:
+        with users:
+            user_interest = pyro.sample(
+                "user_interest", dist.Normal(zero, 0.5).expand([exposure_dim]).to_event(1)
+            )
+        with items:
+            item_appeal = pyro.sample(
+                "item_appeal", dist.Normal(zero, 0.5).expand([exposure_dim]).to_event(1)
+            )
+        interest = (user_interest[..., user, :] * item_appeal[..., item, :]).sum(-1)
+        exposure_logit = exposure_logit + interest
     if selection_on_preference:
-        selection = pyro.sample("selection", dist.Normal(zero, 1.0))
+        # Users seek out what they prefer, so the selection coefficient is non-negative.
+        selection = pyro.sample("selection", dist.HalfNormal(zero + 1.0))
         exposure_logit = exposure_logit + selection * score
-    if use_features and user_features is not None and item_features is not None:
+    if exposure_features is None:
+        exposure_features = use_features
+    if exposure_features and user_features is not None and item_features is not None:
         exposure_logit = exposure_logit + feature_affinity(
             "exposure_feature_weights", user, item, user_features, item_features, 1.0
         )
@@ -133,23 +160,41 @@ def exposure_rating(
     use_propensity: bool = False,
     use_features: bool = False,
     selection_on_preference: bool = True,
+    exposure_dim: int = 0,
+    rating_effect_scale: float = 1.0,
+    exposure_features: bool | None = None,
 ) -> SCM:
     """Return the exposure-aware ordinal rating model as an :class:`SCM`.
 
-    ``use_features`` adds the feature terms (``feature_weights`` to the rating,
-    ``exposure_feature_weights`` to exposure) when the data has user and item feature tables;
-    ``use_propensity`` adds ``propensity_coef`` when it has a propensity column;
-    ``selection_on_preference`` lets exposure depend on the preference score itself.
+    - ``use_features`` adds ``feature_weights`` to the rating, when the data has user and item
+      feature tables. ``exposure_features`` (default: the same as ``use_features``) adds
+      ``exposure_feature_weights`` to exposure.
+    - ``use_propensity`` adds ``propensity_coef`` when the data has a propensity column.
+    - ``selection_on_preference`` lets exposure depend on the preference score itself.
+    - ``exposure_dim`` gives exposure its own user and item factors of that size
+      (``user_interest``, ``item_appeal``).
+    - ``rating_effect_scale`` is the prior scale of the per-level exposure effects around the
+      shared ``exposure_offset``: smaller values shrink the missing-not-at-random correction.
     """
     score_latents = ["user_bias", "user_pref", "item_quality", "item_factors"]
     if use_features:
         score_latents.append("feature_weights")
     edges = [(site, "rating") for site in score_latents + ["rating_cutpoints"]]
-    exposure_parents = ["rating", "exposure_by_rating", "user_activity", "item_popularity"]
+    exposure_parents = [
+        "rating",
+        "exposure_offset",
+        "exposure_by_rating",
+        "user_activity",
+        "item_popularity",
+    ]
     if selection_on_preference:
         exposure_parents += ["selection"] + score_latents
-    if use_features:
+    if exposure_features is None:
+        exposure_features = use_features
+    if exposure_features:
         exposure_parents.append("exposure_feature_weights")
+    if exposure_dim > 0:
+        exposure_parents += ["user_interest", "item_appeal"]
     if use_propensity:
         exposure_parents.append("propensity_coef")
     edges += [(site, "exposure") for site in exposure_parents]
@@ -165,6 +210,9 @@ def exposure_rating(
             "use_propensity": use_propensity,
             "use_features": use_features,
             "selection_on_preference": selection_on_preference,
+            "exposure_dim": exposure_dim,
+            "rating_effect_scale": rating_effect_scale,
+            "exposure_features": exposure_features,
         },
         name="mnar",
     )

@@ -76,9 +76,12 @@ def feature_affinity(name, user, item, user_features, item_features, prior_scale
     zero = user_features.new_zeros(())
     shape = (user_features.shape[-1], item_features.shape[-1])
     weights = pyro.sample(name, dist.Normal(zero, prior_scale).expand(shape).to_event(2))
-    # (N, 1, F_user) @ (..., F_user, F_item) broadcasts over draws to (..., N, 1, F_item).
-    projected = user_features[user].unsqueeze(-2) @ weights
-    return (projected * item_features[item].unsqueeze(-2)).sum(-1).squeeze(-1)
+    # One matrix product: (N, F_user) @ W gives (N, F_item), or (S, 1, N, F_item) under draws,
+    # where W has shape (S, 1, F_user, F_item) and the 1 is the interaction plate's dimension.
+    affinity = ((user_features[user] @ weights) * item_features[item]).sum(-1)
+    if weights.dim() > 2:
+        affinity = affinity.squeeze(-2)
+    return affinity
 
 
 def entity_plates(n_users: int, n_items: int):

@@ -42,7 +42,7 @@ def test_model_vectorizes_over_draws(scm, world):
 
 def test_enumerated_likelihood_equals_hand_marginal(world):
     """TraceEnum_ELBO sums the unobserved ratings exactly: compare with the explicit sum."""
-    scm = cr.exposure_rating(dim=2, use_propensity=False)
+    scm = cr.exposure_rating(dim=2, selection_on_preference=True)
     grid = world.data["train"].with_unobserved()
     kwargs = scm.model_kwargs(grid)
     trace = prototype_trace(scm, kwargs)
@@ -61,9 +61,14 @@ def test_enumerated_likelihood_equals_hand_marginal(world):
         + (latents["user_pref"][grid.user] * latents["item_factors"][grid.item]).sum(-1)
     )
     probs = ordinal_probs(score, latents["rating_cutpoints"])  # (N, 5)
-    exposure_logit = (latents["user_activity"][grid.user] + latents["item_popularity"][grid.item])[
-        :, None
-    ] + latents["exposure_by_rating"]  # (N, 5): one column per rating level
+    base_logit = (
+        latents["exposure_offset"]
+        + latents["user_activity"][grid.user]
+        + latents["item_popularity"][grid.item]
+        + latents["selection"] * score
+    )
+    # One column per rating level: shape (N, 5).
+    exposure_logit = base_logit[:, None] + latents["exposure_by_rating"]
     seen = grid.exposure > 0
     level = (grid.rating - 1).long()
     log_seen = (
@@ -83,7 +88,7 @@ def test_features_enter_the_score():
     user_features = torch.eye(6)[:, :2]
     item_features = torch.eye(5)[:, :3]
     kwargs = dict(split.to_kwargs(), user_features=user_features, item_features=item_features)
-    trace = prototype_trace(cr.matrix_factorization(dim=2), kwargs)
+    trace = prototype_trace(cr.matrix_factorization(dim=2, use_features=True), kwargs)
     assert trace.nodes["feature_weights"]["value"].shape == (2, 3)
     without = prototype_trace(cr.matrix_factorization(dim=2), split.to_kwargs())
     assert "feature_weights" not in without.nodes

@@ -1,0 +1,457 @@
+"""Convert a :class:`~causalrec_pyro.Posterior` and its data into an ArviZ ``InferenceData``."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import math
+import warnings
+from collections.abc import Mapping
+
+import numpy as np
+import pyro.poutine as poutine
+import torch
+
+from causalrec_pyro.inference.posterior import Posterior
+from causalrec_pyro.inference.traces import draws_first, prototype_trace, trace_over_draws
+
+__all__ = [
+    "PLATE_DIMS",
+    "SiteLayout",
+    "to_inference_data",
+    "posterior_draws",
+    "pointwise_log_likelihood",
+    "observed_layouts",
+    "site_dims",
+]
+
+#: Dimension name of each plate of the model contract; other plates keep their own name.
+PLATE_DIMS = {"users": "user", "items": "item", "interactions": "interaction"}
+
+#: Data arguments renamed in ``constant_data``, because ``user`` and ``item`` are dimensions.
+_CONSTANT_NAMES = {"user": "user_index", "item": "item_index"}
+
+#: Number of guide draws used when a guide-backed posterior is converted without num_samples.
+DEFAULT_GUIDE_DRAWS = 200
+
+
+def to_inference_data(
+    posterior: Posterior,
+    data,
+    num_samples: int | None = None,
+    seed: int | None = 0,
+    chunk_size: int = 50,
+):
+    r"""Return an ArviZ ``InferenceData`` of ``posterior`` fitted on ``data``.
+
+    Groups:
+
+    ``posterior``
+        The latent draws, dims ``(chain, draw, ...)``. Draws of a guide (SVI) form one chain;
+        NUTS keeps its chains.
+    ``posterior_predictive``
+        For each observed site, one replicated data set per draw,
+        :math:`y^{rep,(s)} \sim p(y \mid z^{(s)}, x)`, with every observed site generated.
+    ``log_likelihood``
+        For each observed site, :math:`\log p(y_n \mid z^{(s)}, x_n)` for every draw
+        :math:`s` and observed unit :math:`n` (for a per-interaction site, each interaction),
+        with the other observed sites held at their data. Discrete sites that the model sums
+        out (``infer={"enumerate": "parallel"}``) are summed out here too, so the value is
+        the marginal :math:`\log \sum_k p(k \mid z) p(y_n \mid k, z)`.
+    ``observed_data``
+        The observed values that the likelihood scores.
+    ``constant_data``
+        The covariates: ``user_index`` and ``item_index`` (the model's ``user`` and ``item``
+        arguments, renamed because ``user`` and ``item`` are dimension names), the other
+        per-interaction columns, and feature tables.
+    ``sample_stats``
+        For NUTS only: ``diverging``, ``tree_depth``, ``energy``, ``lp``, ``step_size``.
+
+    A site that the model splits with ``pyro.sample(..., obs_mask=mask)`` (the exposure
+    model's ``rating``) is kept only at the units where it is observed. This applies to its
+    ``posterior_predictive``, ``log_likelihood`` and ``observed_data`` alike. Its dimension
+    is named ``<site>_<plate dim>`` (``rating_interaction``), with the positions of those
+    units in the data as coordinates.
+
+    NOTE: the replicated values of such a site come from its mechanism given the latents,
+    with every observed site generated. For the exposure model they are therefore not
+    conditioned on the rating having been observed, which selects higher ratings.
+
+    Dimensions: a per-user site gets dim ``user``, a per-item site ``item``, a
+    per-interaction site ``interaction``; other plates keep their name; any other axis is
+    ``<site>_dim_<k>``, numbered from 0 (``user_pref_dim_0`` for the factor axis).
+
+    Parameters
+    ----------
+    posterior : Posterior
+        A fitted posterior (SVI, NUTS or stored draws).
+    data : Split, RatingData or dict
+        The data the posterior was fitted on; for the exposure model, with the unobserved
+        pairs (``Split.with_unobserved``).
+    num_samples : int, optional
+        Draws to convert. ``None`` takes every stored draw (NUTS), or 200 draws of a guide.
+        For stored draws, fewer draws are taken evenly spaced within each chain.
+    seed : int, optional
+        Seed of the guide draws and of the posterior predictive draws.
+    chunk_size : int
+        Draws traced at once, which bounds memory.
+
+    Returns
+    -------
+    arviz.InferenceData
+    """
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}.")
+    scm = posterior.scm
+    kwargs = scm.model_kwargs(data)
+    draws, stats = posterior_draws(posterior, num_samples, seed)
+    num_chains, num_draws = next(iter(draws.values())).shape[:2]
+    device = next((v.device for v in kwargs.values() if isinstance(v, torch.Tensor)), None)
+    flat = {name: value.reshape((-1,) + value.shape[2:]) for name, value in draws.items()}
+    if device is not None:
+        flat = {name: value.to(device) for name, value in flat.items()}
+
+    trace = prototype_trace(scm, kwargs)
+    layouts = observed_layouts(scm, trace)
+    sizes = _plate_sizes(trace)
+    dims = {}
+    for name, value in draws.items():
+        dims[name] = site_dims(trace.nodes[name], name, value.shape[2:])
+    for layout in layouts:
+        dims[layout.name] = layout.dims
+
+    with torch.random.fork_rng(devices=[]):
+        if seed is not None:
+            torch.manual_seed(seed)
+        predictive = _predictive(posterior, flat, data, layouts, chunk_size)
+    log_likelihood = pointwise_log_likelihood(posterior, flat, kwargs, layouts, chunk_size)
+
+    def by_chain(value: torch.Tensor) -> np.ndarray:
+        return value.reshape((num_chains, num_draws) + value.shape[1:]).cpu().numpy()
+
+    groups = {
+        "posterior": {name: value.cpu().numpy() for name, value in draws.items()},
+        "posterior_predictive": {name: by_chain(v) for name, v in predictive.items()},
+        "log_likelihood": {name: by_chain(v) for name, v in log_likelihood.items()},
+        "observed_data": {
+            layout.name: layout.observed.detach().cpu().numpy() for layout in layouts
+        },
+    }
+    constants, constant_dims = constant_data(scm, kwargs)
+    if constants:
+        groups["constant_data"] = constants
+        dims.update(constant_dims)
+    if stats:
+        groups["sample_stats"] = {name: value.cpu().numpy() for name, value in stats.items()}
+
+    coords = {dim: np.arange(size) for dim, size in sizes.items()}
+    for layout in layouts:
+        if layout.units is not None:
+            coords[layout.dims[0]] = layout.units.cpu().numpy()
+    # A model without observed sites has no predictive, log-likelihood or observed data.
+    groups = {name: group for name, group in groups.items() if group}
+    attrs = {
+        "model": scm.name,
+        "inference_method": posterior.fit_config.get("method", "stored draws"),
+    }
+    return _from_dict(groups, coords=coords, dims=dims, attrs=attrs)
+
+
+def posterior_draws(
+    posterior: Posterior, num_samples: int | None = None, seed: int | None = 0
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Return the latent draws ``{site: (chain, draw, *shape)}`` and the sample statistics.
+
+    Stored draws keep the chain structure recorded in ``posterior.extras["chains"]`` (one
+    chain when absent); ``num_samples`` of them are taken evenly spaced within each chain.
+    A guide-backed posterior gives ``num_samples`` draws (200 by default) as one chain.
+    The statistics are ``posterior.extras["sample_stats"]`` thinned the same way, or ``{}``.
+    """
+    if posterior.samples is None:
+        draws = posterior.sample(num_samples or DEFAULT_GUIDE_DRAWS, seed=seed)
+        return {name: value.unsqueeze(0) for name, value in draws.items()}, {}
+    num_chains = int(posterior.extras.get("chains", 1))
+    total = posterior.num_stored
+    if total % num_chains:
+        raise ValueError(
+            f"The posterior stores {total} draws, which do not split into "
+            f"extras['chains']={num_chains} chains of equal length."
+        )
+    per_chain = total // num_chains
+    keep = per_chain if num_samples is None else max(1, math.ceil(num_samples / num_chains))
+    index = torch.linspace(0, per_chain - 1, min(keep, per_chain)).round().long()
+    draws = {}
+    for name, value in posterior.samples.items():
+        grouped = value.reshape((num_chains, per_chain) + value.shape[1:])
+        draws[name] = grouped[:, index.to(value.device)]
+    stats = {}
+    for name, value in posterior.extras.get("sample_stats", {}).items():
+        stats[name] = value.reshape(num_chains, per_chain)[:, index.to(value.device)]
+    return draws, stats
+
+
+def pointwise_log_likelihood(
+    posterior: Posterior,
+    draws: Mapping[str, torch.Tensor],
+    kwargs: Mapping,
+    layouts: list[SiteLayout],
+    chunk_size: int = 50,
+) -> dict[str, torch.Tensor]:
+    r"""Return :math:`\log p(y_n \mid z^{(s)})` of each observed site, shape ``(S, *units)``.
+
+    ``draws`` have a leading draw dimension ``S``. The model runs once per chunk of draws
+    with the data observed and enumerated sites laid out left of the draws dimension, so
+    that each observed site's log-density can be summed over the enumerated values it
+    depends on (see :func:`_marginal_log_prob`).
+    """
+    scm = posterior.scm
+    nesting = posterior.max_plate_nesting
+    enumerated = poutine.enum(scm, first_available_dim=-(nesting + 2))
+    chunks = {layout.name: [] for layout in layouts}
+    for part in _chunks(draws, chunk_size):
+        size = next(iter(part.values())).shape[0]
+        trace = trace_over_draws(enumerated, part, kwargs, posterior.site_shapes, nesting)
+        enumerated_sites = [
+            site
+            for site in trace.nodes.values()
+            if site["type"] == "sample" and "_enumerate_dim" in site["infer"]
+        ]
+        for layout in layouts:
+            site = trace.nodes[layout.site]
+            log_prob = _marginal_log_prob(site, enumerated_sites, nesting)
+            log_prob = draws_first(log_prob.detach(), size, nesting)
+            log_prob = log_prob.reshape((size,) + layout.batch_shape)
+            chunks[layout.name].append(layout.select(log_prob))
+    return {name: torch.cat(parts) for name, parts in chunks.items()}
+
+
+def _marginal_log_prob(site, enumerated_sites, nesting: int) -> torch.Tensor:
+    r"""Return the log-density of an observed site with the enumerated sites summed out.
+
+    With :math:`k` the values of the enumerated sites the observed site depends on,
+    :math:`\log \sum_k p(k) p(y \mid k) - \log \sum_k p(k)`. The second term is zero for a
+    proper distribution. It matters where an enumerated site is masked because its value is
+    observed at that unit: its log-density is 0 for all ``K`` values there, so the first
+    term alone would add :math:`\log K`.
+
+    NOTE: this assumes that enumerated sites do not depend on one another, as in the
+    built-in models, where each unobserved rating is summed out on its own.
+    """
+    log_prob = site["fn"].log_prob(site["value"])
+    extra = log_prob.dim() - (nesting + 1)
+    if extra <= 0:
+        return log_prob
+    prior = torch.zeros((), dtype=log_prob.dtype, device=log_prob.device)
+    for other in enumerated_sites:
+        dim = other["infer"]["_enumerate_dim"]
+        if -dim > log_prob.dim() or log_prob.shape[dim] == 1:
+            continue
+        other_log_prob = other["fn"].log_prob(other["value"])
+        if other["mask"] is not None:
+            other_log_prob = other_log_prob.masked_fill(~other["mask"], 0.0)
+        prior = prior + other_log_prob
+    enum_dims = tuple(range(extra))
+    joint = torch.broadcast_tensors(log_prob + prior, prior)
+    return joint[0].logsumexp(enum_dims) - joint[1].logsumexp(enum_dims)
+
+
+def _predictive(posterior, draws, data, layouts, chunk_size) -> dict[str, torch.Tensor]:
+    scm = posterior.scm
+    nesting = posterior.max_plate_nesting
+    kwargs = scm.model_kwargs(data, observe=False)
+    chunks = {layout.name: [] for layout in layouts}
+    for part in _chunks(draws, chunk_size):
+        size = next(iter(part.values())).shape[0]
+        trace = trace_over_draws(scm, part, kwargs, posterior.site_shapes, nesting)
+        for layout in layouts:
+            site = trace.nodes[layout.name]
+            event_shape = site["fn"].event_shape
+            value = draws_first(site["value"].detach(), size, nesting, len(event_shape))
+            value = value.reshape((size,) + layout.batch_shape + event_shape)
+            chunks[layout.name].append(layout.select(value))
+    return {name: torch.cat(parts) for name, parts in chunks.items()}
+
+
+def _chunks(draws: Mapping[str, torch.Tensor], chunk_size: int):
+    total = next(iter(draws.values())).shape[0]
+    for start in range(0, total, chunk_size):
+        yield {name: value[start : start + chunk_size] for name, value in draws.items()}
+
+
+def _plate_sizes(trace) -> dict[str, int]:
+    """Return the size of each plate dimension name used in the model."""
+    sizes = {}
+    for site in trace.nodes.values():
+        if site["type"] != "sample":
+            continue
+        for frame in site["cond_indep_stack"]:
+            if frame.vectorized:
+                sizes[PLATE_DIMS.get(frame.name, frame.name)] = int(frame.size)
+    return sizes
+
+
+def _from_dict(groups: dict, *, coords: dict, dims: dict, attrs: dict):
+    """Call ``az.from_dict`` with the groups as keywords (ArviZ < 1) or as one dict (ArviZ 1).
+
+    ``attrs`` are set on every group afterwards, because ArviZ 0.23 gives them only to the
+    groups without draws.
+    """
+    import arviz as az
+
+    with warnings.catch_warnings():
+        # ArviZ 0.x warns when a variable has more chains than draws; ours are laid out
+        # (chain, draw) explicitly, so the warning does not apply.
+        warnings.filterwarnings("ignore", message="More chains", category=UserWarning)
+        if "posterior" in inspect.signature(az.from_dict).parameters:
+            idata = az.from_dict(**groups, coords=coords, dims=dims)
+        else:
+            idata = az.from_dict(groups, coords=coords, dims=dims)
+    for group in groups:
+        idata[group].attrs.update(attrs)
+    return idata
+
+
+# ------------------------------------------------------------------ layout of sites and data
+@dataclasses.dataclass
+class SiteLayout:
+    """Layout of an observed site: the trace site, dimensions and units that count as observed.
+
+    Attributes
+    ----------
+    name : str
+        The observed site, as listed in ``SCM(observed=...)``.
+    site : str
+        The trace site that carries its log-density: ``name``, or ``name + "_observed"`` for
+        a site split with ``obs_mask``.
+    batch_shape : torch.Size
+        The site's batch shape in one run of the model (``(N,)`` for an interaction site).
+    dims : list of str
+        ArviZ dimension names of the kept units and event axes.
+    observed : torch.Tensor
+        The observed values at the kept units.
+    mask : torch.Tensor or None
+        For a split site, which units (flattened batch) are observed; None keeps all.
+    units : torch.Tensor or None
+        For a split site, the flat positions of the observed units (the coordinates).
+    """
+
+    name: str
+    site: str
+    batch_shape: torch.Size
+    dims: list
+    observed: torch.Tensor
+    mask: torch.Tensor | None = None
+    units: torch.Tensor | None = None
+
+    def select(self, value: torch.Tensor) -> torch.Tensor:
+        """Keep the observed units of ``value``, shaped ``(S, *batch_shape, *event)``."""
+        if self.mask is None:
+            return value
+        event_shape = value.shape[1 + len(self.batch_shape) :]
+        flat = value.reshape((value.shape[0], -1) + event_shape)
+        return flat[:, self.mask.to(value.device)]
+
+
+def observed_layouts(scm, trace) -> list[SiteLayout]:
+    """Return the layout of each observed site of ``scm`` found in ``trace`` (data observed)."""
+    layouts = []
+    for name in scm.observed:
+        if name not in trace.nodes:
+            warnings.warn(
+                f"Observed site {name!r} of SCM {scm.name!r} is not in the model's trace, so it "
+                "is left out of the InferenceData; check SCM(observed=...) against the "
+                "model's pyro.sample names.",
+                UserWarning,
+                stacklevel=3,
+            )
+            continue
+        node = trace.nodes[name]
+        split_name = f"{name}_observed"
+        if node["infer"].get("_deterministic") and split_name in trace.nodes:
+            layouts.append(_split_layout(name, trace.nodes[split_name]))
+            continue
+        fn = node["fn"]
+        shape = fn.batch_shape + fn.event_shape
+        try:
+            observed = node["value"].expand(shape)
+        except RuntimeError:
+            raise ValueError(
+                f"Observed site {name!r} has a value of shape {tuple(node['value'].shape)} but "
+                f"its distribution has shape {tuple(shape)}; run check_scm(scm, data) to see "
+                "where the shapes broadcast wrongly."
+            ) from None
+        layouts.append(
+            SiteLayout(name, name, fn.batch_shape, site_dims(node, name, shape), observed)
+        )
+    return layouts
+
+
+def _split_layout(name: str, site) -> SiteLayout:
+    fn = site["fn"]
+    batch_shape = fn.batch_shape
+    mask = site["mask"]
+    mask = torch.ones(batch_shape, dtype=torch.bool) if mask is None else mask.expand(batch_shape)
+    mask = mask.reshape(-1)
+    base = site_dims(site, name, batch_shape)
+    base_name = base[0] if len(base) == 1 else "unit"
+    event_dims = [f"{name}_dim_{i}" for i in range(len(fn.event_shape))]
+    value = site["value"].expand(batch_shape + fn.event_shape)
+    observed = value.reshape((-1,) + fn.event_shape)[mask]
+    return SiteLayout(
+        name,
+        site["name"],
+        batch_shape,
+        [f"{name}_{base_name}"] + event_dims,
+        observed,
+        mask=mask,
+        units=mask.nonzero().squeeze(-1),
+    )
+
+
+def site_dims(site, name: str, shape) -> list[str]:
+    """Return ArviZ dimension names for a site value of ``shape`` (batch then event axes).
+
+    A batch axis that one of the site's plates spans, with the plate's size, is named after
+    the plate (:data:`PLATE_DIMS`). Every other axis is ``<name>_dim_<k>``, numbered from 0.
+    """
+    batch_len = len(site["fn"].batch_shape)
+    frames = {
+        frame.dim: frame
+        for frame in site["cond_indep_stack"]
+        if frame.vectorized and frame.dim is not None
+    }
+    dims = []
+    unnamed = 0
+    for position, size in enumerate(shape):
+        frame = frames.get(position - batch_len) if position < batch_len else None
+        if frame is not None and frame.size == size:
+            dims.append(PLATE_DIMS.get(frame.name, frame.name))
+        else:
+            dims.append(f"{name}_dim_{unnamed}")
+            unnamed += 1
+    return dims
+
+
+def constant_data(scm, kwargs: Mapping) -> tuple[dict, dict]:
+    """Return the covariates of ``kwargs`` as arrays, and their dimension names.
+
+    Per-interaction arguments get dim ``interaction``; ``user_features`` gets
+    ``(user, user_feature)`` and ``item_features`` ``(item, item_feature)``.
+    """
+    rows = set(scm.row_arguments(kwargs))
+    values, dims = {}, {}
+    for name, value in kwargs.items():
+        if not isinstance(value, torch.Tensor) or name in scm.observed:
+            continue
+        key = _CONSTANT_NAMES.get(name, name)
+        if name in rows:
+            axes = ["interaction"] + [f"{key}_dim_{i}" for i in range(value.dim() - 1)]
+        elif name == "user_features" and value.dim() == 2:
+            axes = ["user", "user_feature"]
+        elif name == "item_features" and value.dim() == 2:
+            axes = ["item", "item_feature"]
+        else:
+            axes = [f"{key}_dim_{i}" for i in range(value.dim())]
+        values[key] = value.detach().cpu().numpy()
+        dims[key] = axes
+    return values, dims
