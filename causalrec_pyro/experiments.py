@@ -57,7 +57,7 @@ def build_model(name: str, data: RatingData):
         low=low,
         use_propensity=False,
         use_features=features,
-        selection_on_preference=True,
+        selection_on_preference=False,
     )
 
 

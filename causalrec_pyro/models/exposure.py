@@ -34,7 +34,7 @@ def exposure_rating_model(
     low: float = 1.0,
     use_propensity: bool = False,
     use_features: bool = False,
-    selection_on_preference: bool = True,
+    selection_on_preference: bool = False,
     exposure_dim: int = 0,
     rating_effect_scale: float = 1.0,
     exposure_features: bool | None = None,
@@ -56,11 +56,11 @@ def exposure_rating_model(
                                         + x_u' V z_i                            (features)
                                         + propensity_coef * logit(p_ui)))       (propensity)
 
-    Graph: the score latents -> ``rating`` -> ``exposure`` <- ``exposure_by_rating``,
-    ``user_activity``, ``item_popularity``, and the optional terms' sites; with
-    ``selection_on_preference`` the score latents also point into ``exposure``. Predictions for items
-    shown at random are ``E[rating]`` under the rating mechanism alone, which does not
-    depend on the exposure mechanism.
+    Graph: the score latents -> ``rating`` -> ``exposure`` <- ``exposure_offset``,
+    ``exposure_by_rating``, ``user_activity``, ``item_popularity``, and the optional terms'
+    sites. With ``selection_on_preference`` the score latents also point into ``exposure``.
+    Predictions for items shown at random are ``E[rating]`` under the rating mechanism alone,
+    which does not depend on the exposure mechanism.
 
     Data: rows are user-item pairs, observed or not (``Split.with_unobserved``). ``rating`` is
     the observed value where ``exposure == 1`` and any placeholder where it is 0: those
@@ -159,7 +159,7 @@ def exposure_rating(
     low: float = 1.0,
     use_propensity: bool = False,
     use_features: bool = False,
-    selection_on_preference: bool = True,
+    selection_on_preference: bool = False,
     exposure_dim: int = 0,
     rating_effect_scale: float = 1.0,
     exposure_features: bool | None = None,
@@ -170,7 +170,9 @@ def exposure_rating(
       feature tables. ``exposure_features`` (default: the same as ``use_features``) adds
       ``exposure_feature_weights`` to exposure.
     - ``use_propensity`` adds ``propensity_coef`` when the data has a propensity column.
-    - ``selection_on_preference`` lets exposure depend on the preference score itself.
+    - ``selection_on_preference`` lets exposure depend on the preference score itself. It is
+      off by default: with it, the fits on the simulator and on Coat traded the rating effect
+      for a large ``selection`` and predicted random pairs no better.
     - ``exposure_dim`` gives exposure its own user and item factors of that size
       (``user_interest``, ``item_appeal``).
     - ``rating_effect_scale`` is the prior scale of the per-level exposure effects around the
