@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--n-users", type=int, default=300, help="number of simulated users")
     demo.add_argument("--n-items", type=int, default=200, help="number of simulated items")
-    _add_fit_options(demo, steps_help="SVI steps per model (default: each model's own)")
+    _add_fit_options(demo, steps_help="SVI steps per model (default: 1500)", steps_default=1500)
     demo.add_argument("--out", type=Path, default=None, help="run directory to write (optional)")
     demo.set_defaults(func=run_demo)
 
@@ -77,8 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_fit_options(parser: argparse.ArgumentParser, steps_help: str) -> None:
-    parser.add_argument("--steps", type=int, default=None, help=steps_help)
+def _add_fit_options(
+    parser: argparse.ArgumentParser, steps_help: str, steps_default: int | None = None
+) -> None:
+    parser.add_argument("--steps", type=int, default=steps_default, help=steps_help)
     parser.add_argument(
         "--device",
         default="auto",

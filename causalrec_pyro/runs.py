@@ -83,5 +83,11 @@ def load_run(run_dir: str | os.PathLike):
     from causalrec_pyro.inference.posterior import Posterior
 
     info = read_run(run_dir)
+    if not (Path(run_dir) / POSTERIOR_FILE).is_file() and "models" in info:
+        raise FileNotFoundError(
+            f"{str(run_dir)!r} is the top folder of a `causalrec fit` run with the models "
+            f"{info['models']}; pass one model's folder, such as "
+            f"{str(Path(run_dir) / info['models'][-1])!r}."
+        )
     posterior = Posterior.load(Path(run_dir) / POSTERIOR_FILE)
     return posterior, load_run_data(info), info

@@ -104,3 +104,25 @@ def test_help_states_units():
     text = build_parser()._subparsers._group_actions[0].choices["fit"].format_help()
     assert "SVI steps per model" in text
     assert "--device" in text
+
+
+def test_query_on_top_run_folder_names_models(tmp_path, capsys):
+    main(
+        [
+            "demo",
+            "--n-users",
+            "20",
+            "--n-items",
+            "10",
+            "--steps",
+            "5",
+            "--no-progress",
+            "--out",
+            str(tmp_path / "demo"),
+        ]
+    )
+    capsys.readouterr()
+    code = main(["graph", str(tmp_path / "demo")])
+    assert code == 2
+    error = capsys.readouterr().err
+    assert "top folder of a `causalrec fit` run with the models ['mf', 'mnar']" in error

@@ -198,8 +198,26 @@ class Query:
                     f"expected a scalar or shape {tuple(prototype.shape)} (one value per "
                     "element of the site, such as one per unit of the data)."
                 )
+            self._check_support(site, value, argument)
             resolved[site] = value
         return resolved
+
+    def _check_support(self, site: str, value: torch.Tensor, argument: str) -> None:
+        """Reject a value outside the site's support, which a model might clamp silently."""
+        fn = self.sites[site]["fn"]
+        if self.sites[site]["infer"].get("_deterministic"):
+            return
+        try:
+            inside = fn.support.check(value)
+        except (NotImplementedError, RuntimeError):
+            return
+        if not bool(torch.as_tensor(inside).all()):
+            bad = value[~torch.as_tensor(inside, dtype=torch.bool).expand(value.shape)]
+            raise ValueError(
+                f"The {argument} value {bad.flatten()[0].item()} for site {site!r} is outside "
+                f"its support ({fn.support}); the site's distribution is "
+                f"{type(fn).__name__}. Choose a value the site can take."
+            )
 
     def chunks(self, chunk_size: int | None) -> Iterator[tuple[dict, int]]:
         """Yield ``(draws, size)`` for consecutive chunks of the posterior draws."""

@@ -222,3 +222,20 @@ def test_from_samples_without_data(world, world_pairs):
     posterior = Posterior.from_samples(simulator_scm(), world.true_draws())
     result = intervene(posterior, {"exposure": 1.0}, world_pairs, num_samples=1, statistic="mean")
     assert result["click"].shape == (1, 120)
+
+
+def test_value_outside_support_is_rejected():
+    import causalrec_pyro as cr
+
+    world = cr.simulate(n_users=8, n_items=6, seed=0)
+    posterior = cr.fit_svi(
+        cr.exposure_rating(dim=2),
+        world.data["train"].with_unobserved(),
+        num_steps=3,
+        progress=False,
+    )
+    test = world.data["test"]
+    with pytest.raises(ValueError, match="value 6.0 for site 'rating' is outside its support"):
+        cr.intervene(posterior, {"rating": 6.0}, test, num_samples=2)
+    with pytest.raises(ValueError, match="value 2.5 for site 'rating' is outside its support"):
+        cr.average_effect(posterior, "rating", "exposure", 2.5, 1.0, test, num_samples=2)
