@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
+from causalrec_pyro.atomic import atomic_path
 from causalrec_pyro.data.core import RatingData
 
 __all__ = ["write_json", "write_atomic", "read_run", "load_run_data", "load_run"]
@@ -29,15 +29,8 @@ POSTERIOR_FILE = "posterior.pt"
 def write_atomic(path: str | os.PathLike, payload: bytes) -> Path:
     """Write ``payload`` to ``path`` through a temporary file and a rename."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(payload)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as temporary:
+        temporary.write_bytes(payload)
     return path
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
+
+from causalrec_pyro.atomic import atomic_path
 
 __all__ = ["add_commands", "run_diagnose", "loo_by_site", "pareto_k_counts", "chain_summary"]
 
@@ -96,14 +97,8 @@ def fit_split(info: dict, data):
 def write_netcdf(idata, path: str | os.PathLike) -> Path:
     """Write ``idata`` to ``path`` atomically: to a temporary file, then renamed."""
     path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
+    with atomic_path(path) as temporary:
         idata.to_netcdf(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
     return path
 
 

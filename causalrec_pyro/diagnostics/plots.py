@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from causalrec_pyro.atomic import atomic_path
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -40,15 +41,8 @@ def _save(figure: Figure, path: str | os.PathLike | None) -> Figure:
     if path is None:
         return figure
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
+    with atomic_path(path) as temporary:
         figure.savefig(temporary, format=path.suffix.lstrip(".") or "png", dpi=100)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
     return figure
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pyro
 import pyro.poutine as poutine
 import torch
 
+from causalrec_pyro.atomic import atomic_path
 from causalrec_pyro.inference.guides import make_guide
 from causalrec_pyro.inference.traces import (
     DRAWS,
@@ -224,16 +224,8 @@ class Posterior:
             "fit_config": self.fit_config,
             "extras": _to_cpu(self.extras),
         }
-        handle, temporary = tempfile.mkstemp(
-            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
-        )
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                torch.save(state, stream)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        with atomic_path(path) as temporary:
+            torch.save(state, temporary)
         return path
 
     @classmethod
