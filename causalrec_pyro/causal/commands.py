@@ -45,7 +45,8 @@ def add_commands(subparsers) -> None:
     effect.add_argument(
         "--by",
         default=None,
-        help="group the effect by user, item, or a user or item feature column (e.g. gender)",
+        help="group the effect by user, item, or a feature column, prefixed by user: or item: "
+        "when both tables have it (e.g. user:gender:women on Coat, gender on MovieLens)",
     )
     _add_query_options(effect)
     effect.add_argument("--ci", type=float, default=0.9, help="credible interval level, in (0, 1)")

@@ -329,17 +329,24 @@ def _feature_values(column: str, data, kwargs: dict) -> torch.Tensor:
             "by='item' or a tensor of group labels."
         )
     tables = {"user": data.user_features, "item": data.item_features}
+    # A "user:" or "item:" prefix picks the table, for names that both tables have.
+    kind_prefix, _, rest = column.partition(":")
+    if kind_prefix in tables and tables[kind_prefix] is not None and rest in tables[kind_prefix]:
+        tables = {kind_prefix: tables[kind_prefix]}
+        column = rest
     found = [kind for kind, table in tables.items() if table is not None and column in table]
     if not found:
-        available = sorted(c for table in tables.values() if table is not None for c in table)
+        available = sorted(
+            f"{kind}:{c}" for kind, table in tables.items() if table is not None for c in table
+        )
         raise ValueError(
             f"by={column!r} is not 'user', 'item' or a feature column; the feature columns are "
-            f"{available}."
+            f"{available} (the prefix is optional for a name only one table has)."
         )
     if len(found) > 1:
         raise ValueError(
-            f"by={column!r} is a column of both the user and the item feature tables; pass a "
-            "tensor of group labels instead."
+            f"by={column!r} is a column of both the user and the item feature tables; write "
+            f"'user:{column}' or 'item:{column}'."
         )
     kind = found[0]
     size = data.n_users if kind == "user" else data.n_items

@@ -201,3 +201,24 @@ def test_missing_group_values_raise(world_pairs, true_posterior):
 def test_uplift_k_checked(world_pairs, true_posterior):
     with pytest.raises(ValueError, match="k must be >= 1, got 0"):
         uplift_ranking(true_posterior, world_pairs, k=0)
+
+
+def test_group_column_prefix_picks_table(world, true_posterior):
+    import dataclasses
+
+    import pandas as pd
+
+    test = world.data["test"]
+    shared = pd.DataFrame({"colour": (pd.RangeIndex(test.n_users) % 2).astype(float)})
+    item_table = pd.DataFrame({"colour": (pd.RangeIndex(test.n_items) % 3).astype(float)})
+    split = dataclasses.replace(test, user_features=shared, item_features=item_table)
+    with pytest.raises(ValueError, match=r"write 'user:colour' or 'item:colour'"):
+        average_effect(true_posterior, "exposure", "click", 1.0, 0.0, split, by="colour")
+    by_user = average_effect(
+        true_posterior, "exposure", "click", 1.0, 0.0, split, by="user:colour", num_samples=2
+    )
+    by_item = average_effect(
+        true_posterior, "exposure", "click", 1.0, 0.0, split, by="item:colour", num_samples=2
+    )
+    assert len(by_user.groups) == 2
+    assert len(by_item.groups) == 3
