@@ -110,6 +110,11 @@ def _require_files(path: str | Path, names: tuple[str, ...], dataset: str, hint:
     if not folder.is_dir():
         raise FileNotFoundError(f"{dataset} folder {folder} not found. {hint}")
     missing = [name for name in names if not (folder / name).is_file()]
+    if missing and len(missing) == len(names):
+        raise FileNotFoundError(
+            f"{dataset} folder {folder} is missing all of its files: {', '.join(missing)}. "
+            f"Check that --data-dir or the path points at the {dataset} folder. {hint}"
+        )
     if missing:
         raise FileNotFoundError(
             f"{dataset} folder {folder} is missing {', '.join(missing)}. Expected the files "

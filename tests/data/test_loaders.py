@@ -382,3 +382,9 @@ def test_real_movielens_split_is_seeded(shared_data, movielens):
     other = load_movielens(shared_data / "ml-100k", seed=1)
     assert torch.equal(again["test"].item, movielens["test"].item)
     assert not torch.equal(other["test"].item[:100], movielens["test"].item[:100])
+
+
+def test_coat_folder_without_any_file_says_so(tmp_path):
+    (tmp_path / "elsewhere").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"Coat folder .* is missing all of its files"):
+        load_coat(tmp_path / "elsewhere")
