@@ -1,6 +1,6 @@
 """Rating data sets: interactions as tensors, named splits, id maps and feature tables.
 
-A :class:`RatingData` holds one or more named :class:`Split` objects (``"train"``, ``"test"``...)
+A :class:`RatingData` contains one or more named :class:`Split` objects (``"train"``, ``"test"``...)
 over a shared index space of users ``0..n_users-1`` and items ``0..n_items-1``. Each split stores
 one row per user-item interaction. ``Split.to_kwargs()`` turns a split into the keyword arguments
 of a model written to the model contract (``user``, ``item``, ``rating``, ``n_users``, ...).

@@ -166,7 +166,7 @@ def simulate(
 
     User preferences and item qualities are drawn from their priors; the global coefficients
     are fixed to the arguments. Exposure rises with preference (``selection``) and item
-    popularity, so the training ratings over-represent liked items. The ``"test"`` split holds
+    popularity, so the training ratings over-represent liked items. The ``"test"`` split contains
     ``test_per_user`` pairs per user (default ``min(10, n_items)``), drawn uniformly at random
     without replacement. Their ratings come from the same rating mechanism.
     """

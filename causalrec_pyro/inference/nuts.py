@@ -5,25 +5,15 @@ from __future__ import annotations
 import logging
 import time
 
-import pyro
 import torch
 from pyro.infer.mcmc import MCMC, NUTS
 from pyro.infer.mcmc.util import diagnostics
 from pyro.poutine.messenger import Messenger
 
+from causalrec_pyro.inference.fitting import FitError, check_latents, data_schema, prepare_fit
 from causalrec_pyro.inference.guides import resolve_device
 from causalrec_pyro.inference.posterior import Posterior
-from causalrec_pyro.inference.svi import (
-    FitError,
-    _check_latents,
-    _check_rows,
-    _schema,
-    _to_device,
-)
 from causalrec_pyro.inference.traces import (
-    latent_sites,
-    max_plate_nesting,
-    prototype_trace,
     site_shapes,
 )
 from causalrec_pyro.models.scm import SCM
@@ -108,21 +98,16 @@ def fit_nuts(
     if num_chains < 1:
         raise ValueError(f"num_chains must be >= 1, got {num_chains}.")
     device = resolve_device(device)
-    kwargs = _to_device(scm.model_kwargs(data), device)
-    rows = scm.row_arguments(kwargs)
-    num_rows = _check_rows(kwargs, rows)
-    if seed is not None:
-        pyro.set_rng_seed(seed)
-
-    trace = prototype_trace(scm, kwargs)
-    latents = latent_sites(trace)
+    setup = prepare_fit(scm, data, device, seed)
+    kwargs, rows, num_rows = setup.kwargs, setup.rows, setup.num_rows
+    trace, latents = setup.trace, setup.latents
     if not latents:
         raise FitError(
             f"Model {scm.name!r} has no latent site to sample; every sample site is observed "
             "or enumerated. Add a latent site, or check SCM(observed=...)."
         )
-    _check_latents(trace, latents, minibatch=False)
-    nesting = max_plate_nesting(trace)
+    check_latents(trace, latents, minibatch=False)
+    nesting = setup.nesting
 
     started = time.perf_counter()
     chains = [
@@ -163,7 +148,7 @@ def fit_nuts(
         site_shapes=site_shapes(trace, latents),
         max_plate_nesting=nesting,
         samples=flat,
-        data_schema=_schema(data, kwargs, rows, num_rows),
+        data_schema=data_schema(data, kwargs, rows, num_rows),
         fit_config={
             "method": "nuts",
             "num_samples": num_samples,

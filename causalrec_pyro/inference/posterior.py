@@ -147,8 +147,8 @@ class Posterior:
                 )
             value = trace.nodes[name]["value"].detach()
             site_shape = batch_shape + event_shape
-            # The value has shape (S, 1, ..., *site_shape), or site_shape alone for a guide
-            # that does not vary over draws; both reshape to (S or 1, *site_shape).
+            # The value has shape (S, 1, ..., *site_shape), or site_shape alone when the guide
+            # does not vary over draws. Both reshape to (S or 1, *site_shape).
             draws[name] = value.reshape((-1,) + site_shape).expand((num_samples,) + site_shape)
         return draws
 
@@ -164,8 +164,8 @@ class Posterior:
         """Build a posterior from given draws, each with a leading draw dimension.
 
         Use it for known parameters (one draw) or draws made elsewhere. With ``data``, the
-        model is run once to check that every latent site has draws of the right shape;
-        without it, the site shapes are taken from the draws.
+        model is run once to check that every latent site has draws of the right shape.
+        Without it, the site shapes are taken from the draws.
         """
         if not samples:
             raise ValueError("from_samples needs at least one site with draws, got none.")
@@ -245,7 +245,7 @@ class Posterior:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"No posterior file at {str(path)!r}; check the run directory.")
-        # The file holds Pyro constraint objects next to tensors, so it is unpickled in full.
+        # The file contains Pyro constraint objects next to tensors, so it is unpickled in full.
         # NOTE: only load posterior files you trust, as with any pickle.
         state = torch.load(path, map_location=map_location, weights_only=False)
         if not isinstance(state, dict) or state.get("format") != _FORMAT_VERSION:

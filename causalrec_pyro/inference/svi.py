@@ -13,13 +13,11 @@ from pyro.infer import SVI, Trace_ELBO, TraceEnum_ELBO
 from pyro.poutine.messenger import Messenger
 from tqdm.auto import tqdm
 
+from causalrec_pyro.inference.fitting import FitError, check_latents, data_schema, prepare_fit
 from causalrec_pyro.inference.guides import make_guide, resolve_device
 from causalrec_pyro.inference.posterior import Posterior
 from causalrec_pyro.inference.traces import (
     is_enumerated,
-    latent_sites,
-    max_plate_nesting,
-    prototype_trace,
     site_shapes,
 )
 from causalrec_pyro.models.scm import INTERACTIONS, SCM
@@ -29,16 +27,12 @@ logger = logging.getLogger(__name__)
 __all__ = ["fit_svi", "FitError"]
 
 
-class FitError(RuntimeError):
-    """Fitting failed: a non-finite loss, or a model that cannot be fitted as written."""
-
-
 class _ScaleInteractions(Messenger):
     """Multiply the log-density of every site in the interaction plate by ``factor``.
 
     ``fit_svi`` passes the model a random minibatch of rows, so the plate has the batch's
-    size; scaling by ``N / batch_size`` keeps the ELBO an unbiased estimate of the full one,
-    which is what ``pyro.plate(..., subsample_size=...)`` does.
+    size. Scaling by ``N / batch_size`` keeps the ELBO an unbiased estimate of the full one,
+    as ``pyro.plate(..., subsample_size=...)`` does.
     """
 
     def __init__(self, factor: float):
@@ -112,16 +106,10 @@ def fit_svi(
     if not lr > 0:
         raise ValueError(f"lr must be positive, got {lr}.")
     device = resolve_device(device)
-    kwargs = _to_device(scm.model_kwargs(data), device)
-    rows = scm.row_arguments(kwargs)
-    num_rows = _check_rows(kwargs, rows)
-    if seed is not None:
-        pyro.set_rng_seed(seed)
-
-    trace = prototype_trace(scm, kwargs)
-    latents = latent_sites(trace)
-    _check_latents(trace, latents, batch_size is not None and batch_size < num_rows)
-    nesting = max_plate_nesting(trace)
+    setup = prepare_fit(scm, data, device, seed)
+    kwargs, rows, num_rows = setup.kwargs, setup.rows, setup.num_rows
+    trace, latents, nesting = setup.trace, setup.latents, setup.nesting
+    check_latents(trace, latents, minibatch=batch_size is not None and batch_size < num_rows)
     enumerated = any(is_enumerated(site) for site in trace.nodes.values())
 
     factor = 1.0
@@ -181,7 +169,7 @@ def fit_svi(
         param_state=param_state,
         prototype_kwargs=prototype,
         loss_history=losses,
-        data_schema=_schema(data, kwargs, rows, num_rows),
+        data_schema=data_schema(data, kwargs, rows, num_rows),
         fit_config={
             "method": "svi",
             "guide": guide_kind,
@@ -197,53 +185,6 @@ def fit_svi(
     )
 
 
-def _to_device(kwargs: Mapping, device: torch.device) -> dict:
-    moved = {}
-    for name, value in kwargs.items():
-        moved[name] = value.to(device) if isinstance(value, torch.Tensor) else value
-    return moved
-
-
-def _check_rows(kwargs: Mapping, rows: list[str]) -> int:
-    """Check the per-interaction tensors: one length, no NaN or infinity. Return the length."""
-    if not rows:
-        raise ValueError(
-            "The data has no per-interaction tensor (user, item or an observed site); "
-            f"got keyword arguments {sorted(kwargs)}."
-        )
-    lengths = {name: int(kwargs[name].shape[0]) for name in rows}
-    if len(set(lengths.values())) != 1:
-        raise ValueError(f"Per-interaction arguments differ in length: {lengths}.")
-    num_rows = next(iter(lengths.values()))
-    if num_rows == 0:
-        raise ValueError("The data has no rows; fitting needs at least one interaction.")
-    for name in rows:
-        value = kwargs[name]
-        if value.is_floating_point() and not torch.isfinite(value).all():
-            bad = (~torch.isfinite(value)).nonzero()[0].item()
-            raise ValueError(
-                f"Argument {name!r} has a non-finite value {value[bad].item()} at row {bad}; "
-                "remove or impute such rows before fitting."
-            )
-    return num_rows
-
-
-def _check_latents(trace, latents: list[str], minibatch: bool) -> None:
-    for name in latents:
-        site = trace.nodes[name]
-        if site["fn"].support.is_discrete:
-            raise FitError(
-                f"Latent site {name!r} is discrete and not enumerated, so the autoguides cannot "
-                "fit it. Observe it, or mark it with infer={'enumerate': 'parallel'} so that "
-                "TraceEnum_ELBO sums it out."
-            )
-        if minibatch and any(f.name == INTERACTIONS for f in site["cond_indep_stack"]):
-            raise FitError(
-                f"Latent site {name!r} lies in the {INTERACTIONS!r} plate, which minibatching "
-                "slices; fit it with batch_size=None."
-            )
-
-
 def _prototype_kwargs(kwargs: Mapping, rows: list[str], trace, latents: list[str]) -> dict:
     """Keep what the guide needs to run later: all rows only if a latent is per interaction."""
     local = any(
@@ -253,15 +194,3 @@ def _prototype_kwargs(kwargs: Mapping, rows: list[str], trace, latents: list[str
     if local:
         return dict(kwargs)
     return {name: (value[:2] if name in rows else value) for name, value in kwargs.items()}
-
-
-def _schema(data, kwargs: Mapping, rows: list[str], num_rows: int) -> dict:
-    if hasattr(data, "schema"):
-        return data.schema()
-    if hasattr(data, "splits"):
-        return data["train"].schema()
-    return {
-        "num_rows": num_rows,
-        "columns": rows,
-        "arguments": {k: list(v.shape) for k, v in kwargs.items() if isinstance(v, torch.Tensor)},
-    }

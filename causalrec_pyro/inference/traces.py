@@ -117,8 +117,8 @@ def draws_first(value: torch.Tensor, num_draws: int, nesting: int, event_dim: in
     """Return a site value from under the ``_draws`` plate with shape ``(S, *plate_dims, *event)``.
 
     A value that does not vary over draws (data, or a site with fewer dimensions) is padded on
-    the left and broadcast, so the result always has ``1 + nesting + event_dim`` dimensions;
-    for the usual single interaction plate that is ``(S, N)``.
+    the left and broadcast, so the result always has ``1 + nesting + event_dim`` dimensions.
+    For the usual single interaction plate that is ``(S, N)``.
     """
     batch_dims = value.dim() - event_dim
     padded = value.reshape((1,) * (nesting + 1 - batch_dims) + tuple(value.shape))

@@ -20,7 +20,7 @@ _ROW_ARGUMENTS = ("user", "item", "rating", "exposure", "propensity", "timestamp
 class SCM:
     """A structural causal model written as a plain Pyro callable.
 
-    The toolkit never asks for a subclass: any function that draws its variables with
+    The toolkit never requires a subclass: any function that draws its variables with
     ``pyro.sample`` works. Site names are causal variable names; they are the nodes of the
     causal graph and the keys of interventions. Observed variables are keyword arguments
     conditioned with ``obs=``; passing ``None`` makes the model generate them.
