@@ -5,6 +5,7 @@ Prints each model's metrics next to the published MF results of Schnabel et al.
 and the wall-clock time of the whole run. Usage::
 
     python benchmarks/coat_debiasing.py --data-dir ../shared/data/coat [--seeds 0 1 2]
+        [--guide normal]
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ def main(args) -> dict:
     runs = {}
     for seed in args.seeds:
         started = time.perf_counter()
-        results = fit_models(data, args.models, seed=seed, progress=False, device=args.device)
+        results = fit_models(
+            data, args.models, seed=seed, progress=False, device=args.device, guide=args.guide
+        )
         seconds = time.perf_counter() - started
         print(f"seed {seed}: whole run {seconds:.0f} s")
         print(format_table(results))
@@ -48,6 +51,12 @@ def parse_args(argv=None):
     parser.add_argument("--models", nargs="+", default=["mf", "mf-ips", "mnar"], help="models")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="random seeds")
     parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda or auto")
+    parser.add_argument(
+        "--guide",
+        choices=("normal", "delta", "lowrank"),
+        default=None,
+        help="guide of every model (default: each recipe's own)",
+    )
     return parser.parse_args(argv)
 
 

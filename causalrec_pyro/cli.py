@@ -86,6 +86,14 @@ def _add_fit_options(
         default="auto",
         help="torch device to fit on: auto (CUDA when available), cpu or cuda",
     )
+    parser.add_argument(
+        "--guide",
+        choices=("normal", "delta", "lowrank"),
+        default=None,
+        help="posterior approximation of every model: normal (mean-field Gaussian), delta "
+        "(MAP point estimate, no posterior spread) or lowrank (Gaussian with correlations); "
+        "default: each model's own, delta for mf and mnar and normal for mf-ips",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed of data and fitting")
     parser.add_argument(
         "--no-progress", action="store_true", help="hide the progress bars of fitting"
@@ -115,6 +123,7 @@ def run_fit(args) -> int:
         seed=args.seed,
         progress=not args.no_progress,
         run_info=info,
+        guide=args.guide,
     )
     print(format_table(results))
     print(
@@ -154,6 +163,7 @@ def run_demo(args) -> int:
         progress=not args.no_progress,
         run_info=run_info,
         truth=world.expected_rating[test.user, test.item],
+        guide=args.guide,
     )
     print(format_table(results))
     print("RMSE of each model's predicted mean against the true E[rating] of the random pairs:")

@@ -20,7 +20,14 @@ from pathlib import Path
 from causalrec_pyro.atomic import atomic_path
 from causalrec_pyro.data.core import RatingData
 
-__all__ = ["write_json", "write_atomic", "read_run", "load_run_data", "load_run"]
+__all__ = [
+    "write_json",
+    "write_atomic",
+    "read_run",
+    "load_run_data",
+    "load_run",
+    "point_estimate_note",
+]
 
 RUN_FILE = "run.json"
 POSTERIOR_FILE = "posterior.pt"
@@ -84,3 +91,19 @@ def load_run(run_dir: str | os.PathLike):
         )
     posterior = Posterior.load(Path(run_dir) / POSTERIOR_FILE)
     return posterior, load_run_data(info), info
+
+
+def point_estimate_note(
+    posterior, consequence: str = "the intervals below have zero width"
+) -> str | None:
+    """Return a note for the query commands when ``posterior`` is a MAP point, else None.
+
+    ``consequence`` describes what the single point means for the command's output.
+    """
+    if not posterior.is_point_estimate:
+        return None
+    return (
+        "Note: this model was fitted with the delta guide (MAP). Its posterior is a single "
+        f"point, so {consequence}. For posterior uncertainty, refit with "
+        "`causalrec fit ... --guide normal`."
+    )

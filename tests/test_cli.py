@@ -1,6 +1,10 @@
 import json
 
+import pytest
+
+from causalrec_pyro import Posterior
 from causalrec_pyro.cli import build_parser, main
+from causalrec_pyro.runs import POSTERIOR_FILE
 
 
 def test_demo_prints_what_it_found(capsys, tmp_path):
@@ -26,6 +30,18 @@ def test_demo_prints_what_it_found(capsys, tmp_path):
     metrics = json.loads((tmp_path / "demo" / "metrics.json").read_text())
     assert set(metrics) == {"mf", "mnar"}
     assert (tmp_path / "demo" / "mnar" / "posterior.pt").is_file()
+
+
+@pytest.mark.parametrize(
+    "guide, expected",
+    [(None, {"mf": "delta", "mnar": "delta"}), ("normal", {"mf": "normal", "mnar": "normal"})],
+)
+def test_guide_option_replaces_each_recipes_guide(guide, expected, tmp_path, capsys):
+    argv = ["demo", "--n-users", "20", "--n-items", "10", "--steps", "3", "--no-progress"]
+    argv += ["--out", str(tmp_path)] + ([] if guide is None else ["--guide", guide])
+    assert main(argv) == 0
+    found = {name: Posterior.load(tmp_path / name / POSTERIOR_FILE).guide_kind for name in expected}
+    assert found == expected
 
 
 def test_fit_coat_writes_metrics_and_posteriors(shared_data, tmp_path, capsys):

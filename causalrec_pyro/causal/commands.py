@@ -127,6 +127,7 @@ def run_effect(args) -> int:
     from causalrec_pyro.runs import load_run, write_atomic
 
     posterior, data, _ = load_run(args.run_dir)
+    _print_point_estimate_note(posterior)
     split = data[args.split]
     effect = average_effect(
         posterior,
@@ -158,6 +159,7 @@ def run_counterfactual(args) -> int:
     from causalrec_pyro.runs import load_run, write_atomic
 
     posterior, data, _ = load_run(args.run_dir)
+    _print_point_estimate_note(posterior)
     split = data[args.split]
     intervention = parse_intervention(args.intervention)
     draws = counterfactual(
@@ -193,6 +195,14 @@ def run_counterfactual(args) -> int:
         write_atomic(args.out, table.to_csv(index=False).encode())
         print(f"Wrote {args.out}")
     return 0
+
+
+def _print_point_estimate_note(posterior) -> None:
+    from causalrec_pyro.runs import point_estimate_note
+
+    note = point_estimate_note(posterior)
+    if note is not None:
+        print(note)
 
 
 def parse_intervention(items) -> dict[str, float]:

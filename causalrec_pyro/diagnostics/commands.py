@@ -51,12 +51,17 @@ def run_diagnose(args) -> int:
         import arviz  # noqa: F401
 
     from causalrec_pyro.diagnostics.convert import to_inference_data
-    from causalrec_pyro.runs import load_run
+    from causalrec_pyro.runs import load_run, point_estimate_note
 
     run_dir = Path(args.run_dir)
     posterior, data, info = load_run(run_dir)
+    note = point_estimate_note(posterior, "diagnose converts one draw and skips PSIS-LOO")
+    num_samples = args.num_samples
+    if note is not None:
+        print(note)
+        num_samples = 1 if num_samples is None else num_samples
     split = fit_split(info, data)
-    idata = to_inference_data(posterior, split, num_samples=args.num_samples, seed=args.seed)
+    idata = to_inference_data(posterior, split, num_samples=num_samples, seed=args.seed)
     path = write_netcdf(idata, run_dir / INFERENCE_DATA_FILE)
     method = posterior.fit_config.get("method", "stored draws")
     chains, draws = idata.posterior.sizes["chain"], idata.posterior.sizes["draw"]
@@ -69,14 +74,22 @@ def run_diagnose(args) -> int:
         diverging = int(idata.sample_stats["diverging"].sum())
         print(f"Divergent transitions: {diverging}")
 
-    print("\nPSIS-LOO per observed site:")
-    for name, result in loo_by_site(idata).items():
-        counts = pareto_k_counts(result)
-        print(
-            f"  {name}: elpd_loo {result.elpd_loo:.2f} (SE {result.se:.2f}), "
-            f"p_loo {result.p_loo:.2f}, {result.n_data_points} units"
-        )
-        print("    Pareto k: " + ", ".join(f"{label} {count}" for label, count in counts.items()))
+    if posterior.is_point_estimate:
+        # PSIS-LOO needs draws that differ. On a MAP run ArviZ reported every Pareto k above 1.
+        print("\nLog-likelihood at the point estimate per observed site:")
+        for name, values in idata.log_likelihood.data_vars.items():
+            first = values.isel(chain=0, draw=0)
+            print(f"  {name}: {float(first.sum()):.2f} over {first.size} units")
+    else:
+        print("\nPSIS-LOO per observed site:")
+        for name, result in loo_by_site(idata).items():
+            counts = pareto_k_counts(result)
+            print(
+                f"  {name}: elpd_loo {result.elpd_loo:.2f} (SE {result.se:.2f}), "
+                f"p_loo {result.p_loo:.2f}, {result.n_data_points} units"
+            )
+            pareto = ", ".join(f"{label} {count}" for label, count in counts.items())
+            print("    Pareto k: " + pareto)
 
     if not args.no_plots:
         for written in save_plots(posterior, split, idata, run_dir):

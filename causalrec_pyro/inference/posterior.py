@@ -91,6 +91,12 @@ class Posterior:
         return list(self.site_shapes)
 
     @property
+    def is_point_estimate(self) -> bool:
+        """True for a ``"delta"`` (MAP) guide: every draw is the same point, so any interval
+        computed from the draws has zero width."""
+        return self.guide is not None and self.guide_kind == "delta"
+
+    @property
     def num_stored(self) -> int | None:
         """Number of stored draws, or None for a guide-backed posterior."""
         if self.samples is None:

@@ -127,6 +127,26 @@ def test_counterfactual_command(mf_run, world, tmp_path, capsys):
     assert table["factual"].tolist() == pytest.approx(test.rating.tolist())
 
 
+@pytest.mark.parametrize("guide", ["normal", "delta"])
+def test_counterfactual_notes_a_map_fit(guide, world, tmp_path, capsys):
+    posterior = fit_svi(
+        matrix_factorization(dim=2), world.data, guide=guide, num_steps=5, progress=False, seed=0
+    )
+    run = _write_run(tmp_path, posterior, "mf")
+    out = tmp_path / "counterfactual.csv"
+    argv = ["counterfactual", str(run), "--intervention", "item_quality=0", "--outcome", "rating"]
+    assert main(argv + ["--num-samples", "5", "--out", str(out)]) == 0
+    output = capsys.readouterr().out
+    table = pd.read_csv(out)
+    width = (table["ci_high (90%)"] - table["ci_low (90%)"]).abs().max()
+    if guide == "delta":
+        assert "fitted with the delta guide (MAP)" in output
+        assert width < 1e-5
+    else:
+        assert "delta guide" not in output
+        assert width > 1e-3
+
+
 def test_invalid_intervention_reports_error(mf_run, capsys):
     argv = ["counterfactual", str(mf_run), "--intervention", "item_quality", "--outcome", "rating"]
     assert main(argv) == 2

@@ -6,6 +6,7 @@ import arviz as az
 import numpy as np
 import pytest
 
+from causalrec_pyro import fit_svi, matrix_factorization
 from causalrec_pyro.diagnostics.commands import add_commands, pareto_k_counts
 from causalrec_pyro.runs import POSTERIOR_FILE, RUN_FILE, write_json
 
@@ -46,6 +47,22 @@ def test_diagnose_svi_run(svi_mf, world_settings, tmp_path, capsys):
     assert (run / "elbo.png").is_file()
     assert (run / "ppc_rating.png").is_file()
     assert not list(run.glob(".*.tmp"))
+
+
+def test_diagnose_map_run_skips_loo(train, world_settings, tmp_path, capsys):
+    posterior = fit_svi(
+        matrix_factorization(dim=2), train, guide="delta", num_steps=50, seed=0, progress=False
+    )
+    run = write_run(tmp_path, posterior, world_settings)
+    assert diagnose(run, "--no-plots") == 0
+
+    output = capsys.readouterr().out
+    assert "fitted with the delta guide (MAP)" in output
+    assert "Model 'mf' (svi): 1 chain(s) x 1 draws." in output
+    assert "elpd_loo" not in output
+    idata = az.from_netcdf(run / "inference_data.nc")
+    expected = float(idata.log_likelihood["rating"].sum())
+    assert f"rating: {expected:.2f} over {len(train)} units" in output
 
 
 def test_diagnose_nuts_run(nuts_mf, world_settings, tmp_path, capsys):

@@ -24,6 +24,7 @@ def test_save_load_round_trips_exactly(guide, world, tmp_path):
     assert loaded.scm.config == scm.config
     assert loaded.data_schema == posterior.data_schema
     assert loaded.fit_config["guide"] == guide
+    assert loaded.is_point_estimate == (guide == "delta")
     assert not list(path.parent.glob("*.tmp"))
 
 
