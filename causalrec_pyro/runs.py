@@ -26,11 +26,15 @@ __all__ = [
     "read_run",
     "load_run_data",
     "load_run",
+    "fit_split",
+    "query_split",
     "point_estimate_note",
 ]
 
 RUN_FILE = "run.json"
 POSTERIOR_FILE = "posterior.pt"
+#: The ``--split`` value of the query commands that names the rows the model was fitted on.
+FIT_SPLIT = "fit"
 
 
 def write_atomic(path: str | os.PathLike, payload: bytes) -> Path:
@@ -93,8 +97,30 @@ def load_run(run_dir: str | os.PathLike):
     return posterior, load_run_data(info), info
 
 
+def fit_split(info: dict, data: RatingData):
+    """Return the rows a run's model was fitted on, rebuilt from its ``run.json`` settings.
+
+    For a built-in model these are the rows of its recipe, which for ``mnar`` are all training
+    pairs with their ``exposure``. For any other model they are the training split.
+    """
+    from causalrec_pyro.experiments import MODEL_RECIPES, training_split
+
+    model = info.get("model")
+    if model in MODEL_RECIPES:
+        return training_split(model, data, num_unobserved=info.get("num_unobserved"))
+    return data["train"]
+
+
+def query_split(name: str, info: dict, data: RatingData):
+    """Return the rows a query command runs over: the split ``name``, or with ``"fit"`` the
+    rows the model was fitted on (:func:`fit_split`)."""
+    if name == FIT_SPLIT:
+        return fit_split(info, data)
+    return data[name]
+
+
 def point_estimate_note(
-    posterior, consequence: str = "the intervals below have zero width"
+    posterior, consequence: str = "the intervals below leave out posterior uncertainty"
 ) -> str | None:
     """Return a note for the query commands when ``posterior`` is a MAP point, else None.
 

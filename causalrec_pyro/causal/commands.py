@@ -27,7 +27,10 @@ def add_commands(subparsers) -> None:
     graph.add_argument("--png", type=Path, default=None, help="PNG file to draw the graph into")
     graph.add_argument("--dot", type=Path, default=None, help="file to write the graph to, in DOT")
     graph.add_argument(
-        "--split", default="train", help="data split the model runs on to extract the graph"
+        "--split",
+        default="train",
+        help="rows the model runs on to extract the graph: a data split (train, test) or fit, "
+        "the rows it was fitted on",
     )
     graph.set_defaults(func=run_graph)
 
@@ -76,7 +79,12 @@ def add_commands(subparsers) -> None:
 
 
 def _add_query_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--split", default="test", help="data split whose rows are the units")
+    parser.add_argument(
+        "--split",
+        default="test",
+        help="rows that are the units: a data split (test, train) or fit, the rows the model "
+        "was fitted on (for mnar, every training pair with its exposure)",
+    )
     parser.add_argument("--num-samples", type=int, default=200, help="number of posterior draws")
     parser.add_argument("--seed", type=int, default=0, help="random seed of the draws")
 
@@ -84,10 +92,10 @@ def _add_query_options(parser: argparse.ArgumentParser) -> None:
 # ------------------------------------------------------------------- commands
 def run_graph(args) -> int:
     from causalrec_pyro.causal.graph import CausalGraph
-    from causalrec_pyro.runs import load_run
+    from causalrec_pyro.runs import load_run, query_split
 
-    posterior, data, _ = load_run(args.run_dir)
-    graph = CausalGraph.from_scm(posterior.scm, data[args.split])
+    posterior, data, info = load_run(args.run_dir)
+    graph = CausalGraph.from_scm(posterior.scm, query_split(args.split, info, data))
     rows = []
     for node in graph.topological_order():
         attributes = graph.nx.nodes[node]
@@ -124,11 +132,11 @@ def run_graph(args) -> int:
 
 def run_effect(args) -> int:
     from causalrec_pyro.causal.effects import average_effect
-    from causalrec_pyro.runs import load_run, write_atomic
+    from causalrec_pyro.runs import load_run, query_split, write_atomic
 
-    posterior, data, _ = load_run(args.run_dir)
+    posterior, data, info = load_run(args.run_dir)
     _print_point_estimate_note(posterior)
-    split = data[args.split]
+    split = query_split(args.split, info, data)
     effect = average_effect(
         posterior,
         args.treatment,
@@ -156,11 +164,11 @@ def run_effect(args) -> int:
 
 def run_counterfactual(args) -> int:
     from causalrec_pyro.causal.counterfactual import counterfactual
-    from causalrec_pyro.runs import load_run, write_atomic
+    from causalrec_pyro.runs import load_run, query_split, write_atomic
 
-    posterior, data, _ = load_run(args.run_dir)
+    posterior, data, info = load_run(args.run_dir)
     _print_point_estimate_note(posterior)
-    split = data[args.split]
+    split = query_split(args.split, info, data)
     intervention = parse_intervention(args.intervention)
     draws = counterfactual(
         posterior, split, intervention, args.outcome, num_samples=args.num_samples, seed=args.seed

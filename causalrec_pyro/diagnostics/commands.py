@@ -51,7 +51,7 @@ def run_diagnose(args) -> int:
         import arviz  # noqa: F401
 
     from causalrec_pyro.diagnostics.convert import to_inference_data
-    from causalrec_pyro.runs import load_run, point_estimate_note
+    from causalrec_pyro.runs import fit_split, load_run, point_estimate_note
 
     run_dir = Path(args.run_dir)
     posterior, data, info = load_run(run_dir)
@@ -95,16 +95,6 @@ def run_diagnose(args) -> int:
         for written in save_plots(posterior, split, idata, run_dir):
             print(f"Saved {written}")
     return 0
-
-
-def fit_split(info: dict, data):
-    """Return the rows a run's model was fitted on, rebuilt from its ``run.json`` settings."""
-    from causalrec_pyro.experiments import MODEL_RECIPES, training_split
-
-    model = info.get("model")
-    if model in MODEL_RECIPES:
-        return training_split(model, data, num_unobserved=info.get("num_unobserved"))
-    return data["train"]
 
 
 def write_netcdf(idata, path: str | os.PathLike) -> Path:

@@ -92,8 +92,8 @@ class Posterior:
 
     @property
     def is_point_estimate(self) -> bool:
-        """True for a ``"delta"`` (MAP) guide: every draw is the same point, so any interval
-        computed from the draws has zero width."""
+        """True for a ``"delta"`` (MAP) guide: every draw is the same point, so intervals
+        computed from the draws carry no posterior uncertainty."""
         return self.guide is not None and self.guide_kind == "delta"
 
     @property

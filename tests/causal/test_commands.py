@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 import torch
 
-from causalrec_pyro import Posterior, fit_svi, matrix_factorization, simulate
+from causalrec_pyro import Posterior, exposure_rating, fit_svi, matrix_factorization, simulate
 from causalrec_pyro.cli import main
 from causalrec_pyro.data.simulate import simulator_scm
 from causalrec_pyro.runs import POSTERIOR_FILE, RUN_FILE, write_json
@@ -145,6 +145,23 @@ def test_counterfactual_notes_a_map_fit(guide, world, tmp_path, capsys):
     else:
         assert "delta guide" not in output
         assert width > 1e-3
+
+
+def test_counterfactual_on_fit_rows_of_mnar(world, tmp_path, capsys):
+    grid = world.data["train"].with_unobserved()
+    posterior = fit_svi(exposure_rating(dim=2), grid, num_steps=5, progress=False, seed=0)
+    run = _write_run(tmp_path, posterior, "mnar")
+    out = tmp_path / "counterfactual.csv"
+    argv = ["counterfactual", str(run), "--intervention", "rating=5", "--outcome", "exposure"]
+    assert main(argv + ["--split", "fit", "--num-samples", "5", "--out", str(out)]) == 0
+    output = capsys.readouterr().out
+    assert f"for {len(grid)} units of split 'fit'" in output
+    table = pd.read_csv(out)
+    assert table["factual"].tolist() == grid.exposure.tolist()
+    # Each unit's value is the mean of 5 binary draws of exposure.
+    counts = table["counterfactual"] * 5
+    assert (counts - counts.round()).abs().max() < 1e-4
+    assert counts.between(0, 5).all()
 
 
 def test_invalid_intervention_reports_error(mf_run, capsys):
