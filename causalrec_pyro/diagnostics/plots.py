@@ -155,6 +155,11 @@ def plot_rating_ppc(idata, site: str = "rating", path: str | os.PathLike | None 
     replicated data of each draw. Replicated values are rounded to the nearest level first,
     so a continuous rating model (Normal) is compared on the same scale. Values beyond the
     extreme levels count for the extreme level.
+
+    For a site split with ``obs_mask`` (the exposure model's ``rating``), the replicated
+    values come from the rating mechanism alone, not conditioned on the rating having been
+    observed. The title states this, because under self-selection the observed ratings are
+    expected to sit higher than the replicated ones even when the model is right.
     """
     for group in ("observed_data", "posterior_predictive"):
         names = sorted(idata[group].data_vars) if group in idata.groups() else []
@@ -187,7 +192,11 @@ def plot_rating_ppc(idata, site: str = "rating", path: str | os.PathLike | None 
     ax.set_xticks(positions, [f"{level:g}" for level in levels])
     ax.set_xlabel(site)
     ax.set_ylabel("share of units")
-    ax.set_title(f"Posterior predictive check of {site!r}")
+    title = f"Posterior predictive check of {site!r}"
+    if idata.observed_data[site].dims[0] == f"{site}_interaction":
+        # A split site: observed_layouts names its unit axis after the site.
+        title += "\n(replicated without conditioning on being observed)"
+    ax.set_title(title)
     ax.legend()
     return _save(figure, path)
 

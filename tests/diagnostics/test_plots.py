@@ -64,6 +64,14 @@ def test_rating_ppc(svi_mf, train, tmp_path):
     ]
 
 
+def test_rating_ppc_titles(svi_mf, train, svi_mnar, grid):
+    plain = plot_rating_ppc(to_inference_data(svi_mf, train, num_samples=5), "rating")
+    split = plot_rating_ppc(to_inference_data(svi_mnar, grid, num_samples=5), "rating")
+
+    assert plain.axes[0].get_title() == "Posterior predictive check of 'rating'"
+    assert "without conditioning on being observed" in split.axes[0].get_title()
+
+
 def test_rating_ppc_names_missing_site(svi_mf, train):
     idata = to_inference_data(svi_mf, train, num_samples=10)
     with pytest.raises(KeyError, match="Site 'click' is not in the observed_data group"):
