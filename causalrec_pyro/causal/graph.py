@@ -298,45 +298,16 @@ class CausalGraph:
         return "\n".join(lines) + "\n"
 
     def draw(self, path: str | os.PathLike, *, figsize=None, dpi: int = 100) -> Path:
-        """Draw the graph to a PNG file with matplotlib's Agg canvas and return the path.
+        """Draw the graph to a PNG file and return the path.
 
-        Layers follow the topological generations, causes above their effects. Observed nodes
-        are grey, latent nodes white. ``figsize`` in inches defaults to a width that grows with
-        the widest layer. Pyplot's global state is not used.
+        Rows follow the topological generations, causes above their effects (see
+        :func:`~causalrec_pyro.causal.drawing.layered_positions`). Observed nodes are grey,
+        latent nodes white. ``figsize`` in inches defaults to a size that grows with the
+        widest row and the number of rows.
         """
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
+        from causalrec_pyro.causal.drawing import draw_graph
 
-        graph = self.nx
-        generations = list(nx.topological_generations(graph))
-        layers = {node: -layer for layer, nodes in enumerate(generations) for node in nodes}
-        nx.set_node_attributes(graph, layers, "_layer")
-        positions = nx.multipartite_layout(graph, subset_key="_layer", align="horizontal")
-        for node in graph.nodes:
-            del graph.nodes[node]["_layer"]
-        if figsize is None:
-            widest = max((len(nodes) for nodes in generations), default=1)
-            figsize = (max(6.0, 1.5 * widest), max(4.0, 2.0 * len(generations)))
-        figure = Figure(figsize=figsize, dpi=dpi)
-        FigureCanvasAgg(figure)
-        axes = figure.add_subplot()
-        colours = ["#cccccc" if graph.nodes[n]["observed"] else "white" for n in graph.nodes]
-        nx.draw_networkx(
-            graph,
-            positions,
-            ax=axes,
-            node_color=colours,
-            edgecolors="black",
-            node_size=1500,
-            font_size=7,
-            arrowsize=14,
-        )
-        axes.set_title(self.name)
-        axes.set_axis_off()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        figure.savefig(path, format="png")
-        return path
+        return draw_graph(self.nx, self.name, path, figsize=figsize, dpi=dpi)
 
     # ----------------------------------------------------------------- helpers
     def _check(self, node: str) -> str:

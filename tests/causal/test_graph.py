@@ -1,5 +1,8 @@
 """CausalGraph: extraction from programs, d-separation and backdoor sets on textbook graphs."""
 
+import math
+
+import networkx as nx
 import pyro
 import pyro.distributions as dist
 import pytest
@@ -7,6 +10,7 @@ import torch
 
 from causalrec_pyro import SCM, exposure_rating, matrix_factorization
 from causalrec_pyro.causal import CausalGraph
+from causalrec_pyro.causal.drawing import layered_layout
 from causalrec_pyro.data.simulate import simulator_scm
 
 CONFOUNDER = [("C", "T"), ("C", "Y"), ("T", "Y")]
@@ -179,6 +183,36 @@ def test_to_dot_dashes_missing_edge():
 def test_draw_writes_png(tmp_path, world_pairs):
     path = simulator_scm().graph(world_pairs).draw(tmp_path / "plots" / "graph.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _distance_to_segment(point, start, end) -> float:
+    (px, py), (ax, ay), (bx, by) = point, start, end
+    dx, dy = bx - ax, by - ay
+    t = max(0.0, min(1.0, ((px - ax) * dx + (py - ay) * dy) / (dx * dx + dy * dy)))
+    return math.hypot(px - (ax + t * dx), py - (ay + t * dy))
+
+
+def test_layout_keeps_edges_off_other_nodes(world_pairs):
+    """An edge to a late effect must not pass through an earlier effect's node."""
+    mnar = [(f"r{i}", "rating") for i in range(6)] + [(f"e{i}", "exposure") for i in range(7)]
+    graphs = [nx.DiGraph(mnar + [("rating", "exposure")]), simulator_scm().graph(world_pairs).nx]
+    for graph in graphs:
+        positions, routes = layered_layout(graph)
+        rows = {}
+        for x, y in positions.values():
+            rows.setdefault(y, []).append(x)
+        for xs in rows.values():
+            gaps = [b - a for a, b in zip(sorted(xs), sorted(xs)[1:])]
+            assert min(gaps, default=1.0) >= 1.0 - 1e-9
+        assert set(routes) == set(graph.edges)
+        for (parent, child), route in routes.items():
+            assert route[0] == positions[parent]
+            assert route[-1] == positions[child]
+            for start, end in zip(route, route[1:]):
+                for node in set(graph.nodes) - {parent, child}:
+                    distance = _distance_to_segment(positions[node], start, end)
+                    # At the default figure size a node's radius is about 0.13 x units.
+                    assert distance > 0.15, (parent, child, node)
 
 
 # ---------------------------------------------------------------------- errors
