@@ -165,13 +165,18 @@ def run_demo(args) -> int:
         truth=world.expected_rating[test.user, test.item],
         guide=args.guide,
     )
+    print(
+        "Scores on the test pairs drawn at random: mse to recall@5 against their simulated "
+        "ratings, truth_rmse against their true E[rating]."
+    )
     print(format_table(results))
     print("RMSE of each model's predicted mean against the true E[rating] of the random pairs:")
     for name, metrics in results.items():
         print(f"  {name:<6} {metrics['truth_rmse']:.3f}")
     best = min(results, key=lambda name: results[name]["truth_rmse"])
     print(
-        f"Found: {best} predicts the ratings of items shown at random best. "
+        f"Found: {best} predicts the expected ratings of items shown at random best "
+        "(lowest truth_rmse). "
         f"Took {time.perf_counter() - started:.0f} s."
     )
     return 0

@@ -135,7 +135,6 @@ def run_effect(args) -> int:
     from causalrec_pyro.runs import load_run, query_split, write_atomic
 
     posterior, data, info = load_run(args.run_dir)
-    _print_point_estimate_note(posterior)
     split = query_split(args.split, info, data)
     effect = average_effect(
         posterior,
@@ -149,6 +148,7 @@ def run_effect(args) -> int:
         seed=args.seed,
         ci=args.ci,
     )
+    _print_point_estimate_note(posterior)
     print(
         f"E[{args.outcome} | do({args.treatment}={args.treated:g})] - "
         f"E[{args.outcome} | do({args.treatment}={args.control:g})] over {len(split)} units "
@@ -164,16 +164,31 @@ def run_effect(args) -> int:
 
 def run_counterfactual(args) -> int:
     from causalrec_pyro.causal.counterfactual import counterfactual
-    from causalrec_pyro.runs import load_run, query_split, write_atomic
+    from causalrec_pyro.runs import FIT_SPLIT, load_run, query_split, write_atomic
 
     posterior, data, info = load_run(args.run_dir)
-    _print_point_estimate_note(posterior)
     split = query_split(args.split, info, data)
     intervention = parse_intervention(args.intervention)
-    draws = counterfactual(
-        posterior, split, intervention, args.outcome, num_samples=args.num_samples, seed=args.seed
-    )
-    factual = posterior.scm.model_kwargs(split).get(args.outcome)
+    kwargs = posterior.scm.model_kwargs(split)
+    missing = [site for site in posterior.scm.observed if kwargs.get(site) is None]
+    try:
+        draws = counterfactual(
+            posterior,
+            split,
+            intervention,
+            args.outcome,
+            num_samples=args.num_samples,
+            seed=args.seed,
+        )
+    except ValueError as error:
+        if not missing or args.split == FIT_SPLIT:
+            raise
+        raise ValueError(
+            f"{error} Split {args.split!r} has no values of {missing}. From the command line, "
+            f"--split {FIT_SPLIT} takes the rows the model was fitted on, which have them."
+        ) from None
+    _print_point_estimate_note(posterior)
+    factual = kwargs.get(args.outcome)
     table = pd.DataFrame(
         {
             "user": data.user_ids[split.user.cpu().numpy()],

@@ -313,7 +313,11 @@ def _group_index(by, data, kwargs: dict, num_units: int):
             "those values or group by another column."
         )
     labels, index = torch.unique(values, return_inverse=True)
-    return index, pd.Index(labels.cpu().numpy(), name=name)
+    labels = labels.cpu().numpy()
+    if labels.dtype.kind == "f" and np.all(labels == np.round(labels)):
+        # Feature columns arrive as floats; whole-number codes read better as 0 and 1.
+        labels = labels.astype(np.int64)
+    return index, pd.Index(labels, name=name)
 
 
 def _feature_values(column: str, data, kwargs: dict) -> torch.Tensor:

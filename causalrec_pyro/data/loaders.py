@@ -108,7 +108,9 @@ def load_coat(path: str | Path) -> RatingData:
 def _require_files(path: str | Path, names: tuple[str, ...], dataset: str, hint: str) -> Path:
     folder = Path(path)
     if not folder.is_dir():
-        raise FileNotFoundError(f"{dataset} folder {folder} not found. {hint}")
+        raise FileNotFoundError(
+            f"{dataset} folder {folder} not found. {hint} Expected the files {', '.join(names)}."
+        )
     missing = [name for name in names if not (folder / name).is_file()]
     if missing and len(missing) == len(names):
         raise FileNotFoundError(

@@ -190,6 +190,8 @@ def plot_rating_ppc(idata, site: str = "rating", path: str | os.PathLike | None 
         label="posterior predictive (median, 90%)",
     )
     ax.set_xticks(positions, [f"{level:g}" for level in levels])
+    # Headroom above the tallest bar or interval keeps the legend off the data.
+    ax.set_ylim(0, 1.35 * max(observed_share.max(), high.max()))
     ax.set_xlabel(site)
     ax.set_ylabel("share of units")
     title = f"Posterior predictive check of {site!r}"

@@ -147,12 +147,15 @@ def test_counterfactual_notes_a_map_fit(guide, world, tmp_path, capsys):
         assert width > 1e-3
 
 
-def test_counterfactual_on_fit_rows_of_mnar(world, tmp_path, capsys):
+def test_counterfactual_of_exposure_needs_fit_rows(world, tmp_path, capsys):
     grid = world.data["train"].with_unobserved()
     posterior = fit_svi(exposure_rating(dim=2), grid, num_steps=5, progress=False, seed=0)
     run = _write_run(tmp_path, posterior, "mnar")
     out = tmp_path / "counterfactual.csv"
     argv = ["counterfactual", str(run), "--intervention", "rating=5", "--outcome", "exposure"]
+    assert main(argv + ["--split", "test", "--num-samples", "5"]) == 2
+    assert "--split fit takes the rows the model was fitted on" in capsys.readouterr().err
+
     assert main(argv + ["--split", "fit", "--num-samples", "5", "--out", str(out)]) == 0
     output = capsys.readouterr().out
     assert f"for {len(grid)} units of split 'fit'" in output

@@ -87,7 +87,10 @@ def test_coat_missing_files(tmp_path):
 
 
 def test_coat_missing_folder(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"Coat folder .*absent not found\. Unpack Coat"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"Coat folder .*absent not found\. Unpack Coat.* Expected the files train\.ascii, ",
+    ):
         load_coat(tmp_path / "absent")
 
 
