@@ -28,7 +28,7 @@ __all__ = ["MODEL_RECIPES", "training_split", "build_model", "fit_models"]
 #: ``mnar`` is the exposure-aware SCM fitted on every user-item pair of the training split.
 #: ``guide`` is each recipe's guide. ``mf`` and ``mnar`` use ``"delta"`` (MAP), which
 #: predicted Coat's random ratings best: ``mnar`` reached MSE 1.078 to 1.084 over three seeds,
-#: against 1.102 to 1.111 with the mean-field ``"normal"`` guide. ``mf-ips`` keeps
+#: against 1.097 to 1.111 with the mean-field ``"normal"`` guide. ``mf-ips`` keeps
 #: ``"normal"`` because its weighted MAP fit overfits (MSE 2.77). A MAP posterior is one
 #: point whose draws are all equal, so effect intervals have zero width. Pass
 #: ``guide="normal"`` to :func:`fit_models` (``--guide normal`` on the command line) for
