@@ -10,6 +10,7 @@ from collections.abc import Mapping
 import numpy as np
 import pyro.poutine as poutine
 import torch
+from pyro.infer import config_enumerate
 
 from causalrec_pyro.diagnostics.layouts import (
     PLATE_DIMS,
@@ -73,9 +74,12 @@ def to_inference_data(
     is named ``<site>_<plate dim>`` (``rating_interaction``), with the positions of those
     units in the data as coordinates.
 
-    NOTE: the replicated values of such a site come from its mechanism given the latents,
-    with every observed site generated. For the exposure model they are therefore not
-    conditioned on the rating having been observed, which selects higher ratings.
+    The replicated values of such a site, when it is discrete, are drawn given the unit's
+    other observed sites: :math:`p(y_n = k \mid z, o_n) \propto p(k \mid z) p(o_n \mid k, z)`,
+    with its values enumerated. For the exposure model that is the rating given that it was
+    observed, which is what its observed ratings are a sample of. A continuous split site, or a
+    discrete one whose observed neighbours also depend on other enumerated sites, is
+    replicated from its mechanism alone, not conditioned on being observed.
 
     Dimensions: a per-user site gets dim ``user``, a per-item site ``item``, a
     per-interaction site ``interaction``; other plates keep their name; any other axis is
@@ -266,10 +270,55 @@ def _predictive(posterior, draws, data, layouts, chunk_size) -> dict[str, torch.
         for layout in layouts:
             site = trace.nodes[layout.name]
             event_shape = site["fn"].event_shape
-            value = draws_first(site["value"].detach(), size, nesting, len(event_shape))
+            value = None
+            if layout.mask is not None and not event_shape:
+                value = _replicate_given_observed(posterior, part, data, layout.name)
+            if value is None:
+                value = site["value"].detach()
+            value = draws_first(value, size, nesting, len(event_shape))
             value = value.reshape((size,) + layout.batch_shape + event_shape)
             chunks[layout.name].append(layout.select(value))
     return {name: torch.cat(parts) for name, parts in chunks.items()}
+
+
+def _replicate_given_observed(posterior, draws, data, name: str) -> torch.Tensor | None:
+    r"""Draw site ``name`` at every unit given the other observed sites, or None if it is not
+    discrete.
+
+    The model runs with ``name`` unobserved, every other observed site at its data, and the
+    values of ``name`` enumerated left of the draws dimension. Each unit's value is drawn
+    from :math:`p(k \mid z) \prod_o p(o \mid k, z)` over the enumerated values ``k``, where
+    ``o`` runs over the observed sites whose log-density depends on ``k``.
+    """
+    scm = posterior.scm
+    nesting = posterior.max_plate_nesting
+    kwargs = scm.model_kwargs(data)
+    kwargs[name] = None
+    enumerated = poutine.enum(
+        config_enumerate(scm, default="parallel"), first_available_dim=-(nesting + 2)
+    )
+    trace = trace_over_draws(enumerated, draws, kwargs, posterior.site_shapes, nesting)
+    site = trace.nodes[name]
+    dim = site["infer"].get("_enumerate_dim")
+    if dim is None:
+        return None
+    joint = site["fn"].log_prob(site["value"])
+    for other in scm.observed:
+        node = trace.nodes.get(other)
+        if other == name or node is None or not node["is_observed"]:
+            continue
+        log_prob = node["fn"].log_prob(node["value"])
+        if node["mask"] is not None:
+            log_prob = log_prob.masked_fill(~node["mask"], 0.0)
+        if log_prob.dim() >= -dim and log_prob.shape[dim] > 1:
+            joint = joint + log_prob
+    if joint.dim() > nesting + 2:
+        # NOTE: other enumerated sites take part too; summing them out is not implemented,
+        # so such a site is replicated from its mechanism alone.
+        return None
+    values = site["value"].reshape(-1)
+    index = torch.distributions.Categorical(logits=joint.movedim(dim, -1)).sample()
+    return values[index].detach()
 
 
 def _chunks(draws: Mapping[str, torch.Tensor], chunk_size: int):

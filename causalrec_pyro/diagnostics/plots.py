@@ -156,10 +156,10 @@ def plot_rating_ppc(idata, site: str = "rating", path: str | os.PathLike | None 
     so a continuous rating model (Normal) is compared on the same scale. Values beyond the
     extreme levels count for the extreme level.
 
-    For a site split with ``obs_mask`` (the exposure model's ``rating``), the replicated
-    values come from the rating mechanism alone, not conditioned on the rating having been
-    observed. The title states this, because under self-selection the observed ratings are
-    expected to sit higher than the replicated ones even when the model is right.
+    For a site split with ``obs_mask`` (the exposure model's ``rating``), only the observed
+    units are compared, and the title says so. ``to_inference_data`` draws a discrete such
+    site's replicates given the units' other observed sites, so they are comparable with
+    the self-selected observed values.
     """
     for group in ("observed_data", "posterior_predictive"):
         names = sorted(idata[group].data_vars) if group in idata.groups() else []
@@ -197,7 +197,7 @@ def plot_rating_ppc(idata, site: str = "rating", path: str | os.PathLike | None 
     title = f"Posterior predictive check of {site!r}"
     if idata.observed_data[site].dims[0] == f"{site}_interaction":
         # A split site: observed_layouts names its unit axis after the site.
-        title += "\n(replicated without conditioning on being observed)"
+        title += " at its observed units"
     ax.set_title(title)
     ax.legend()
     return _save(figure, path)

@@ -112,6 +112,30 @@ def test_log_likelihood_sums_out_enumerated_labels():
     np.testing.assert_array_equal(idata.observed_data["z"], [0.0, 1.0])
 
 
+def test_masked_site_replicates_given_other_sites():
+    """Replicated labels at the seen units follow p(z | y), not the prior weight."""
+    scm = SCM(mixture_model, observed=("z", "y"), plates={"interactions": ("y", "z_seen")})
+    y = torch.tensor([-1.5, 0.2, 1.0, 2.5, -0.3])
+    data = {"y": y, "z": torch.zeros(5), "z_seen": torch.ones(5, dtype=torch.bool)}
+    num_draws = 2000
+    draws = {
+        "weight": torch.full((num_draws,), 0.3),
+        "low": torch.full((num_draws,), -1.0),
+        "high": torch.full((num_draws,), 1.5),
+    }
+    posterior = Posterior.from_samples(scm, draws, data=data)
+    idata = to_inference_data(posterior, data, chunk_size=500)
+
+    high = 0.3 * dist.Normal(1.5, 1.0).log_prob(y).exp()
+    low = 0.7 * dist.Normal(-1.0, 1.0).log_prob(y).exp()
+    expected = high / (high + low)
+    share = idata.posterior_predictive["z"][0].mean("draw").to_numpy()
+    # Each share averages 2000 Bernoulli draws: its standard error is at most 0.012.
+    np.testing.assert_allclose(share, expected.numpy(), atol=0.04)
+    assert share[3] > 0.8
+    assert share[0] < 0.1
+
+
 def test_exposure_model_keeps_observed_ratings(svi_mnar, grid, train):
     idata = to_inference_data(svi_mnar, grid, num_samples=20)
 
