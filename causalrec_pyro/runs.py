@@ -116,6 +116,11 @@ def query_split(name: str, info: dict, data: RatingData):
     rows the model was fitted on (:func:`fit_split`)."""
     if name == FIT_SPLIT:
         return fit_split(info, data)
+    if name not in data.splits:
+        raise KeyError(
+            f"--split {name!r} is not a split of {data.name!r}; choose one of "
+            f"{sorted(data.splits)}, or {FIT_SPLIT!r} for the rows the model was fitted on."
+        )
     return data[name]
 
 

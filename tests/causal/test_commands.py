@@ -167,6 +167,14 @@ def test_counterfactual_of_exposure_needs_fit_rows(world, tmp_path, capsys):
     assert counts.between(0, 5).all()
 
 
+def test_unknown_split_names_the_choices(mf_run, capsys):
+    argv = ["counterfactual", str(mf_run), "--intervention", "item_quality=0"]
+    assert main(argv + ["--outcome", "rating", "--split", "valid"]) == 2
+    error = capsys.readouterr().err
+    assert "--split 'valid' is not a split of" in error
+    assert "['test', 'train'], or 'fit' for the rows the model was fitted on" in error
+
+
 def test_invalid_intervention_reports_error(mf_run, capsys):
     argv = ["counterfactual", str(mf_run), "--intervention", "item_quality", "--outcome", "rating"]
     assert main(argv) == 2

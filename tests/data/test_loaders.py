@@ -89,7 +89,7 @@ def test_coat_missing_files(tmp_path):
 def test_coat_missing_folder(tmp_path):
     with pytest.raises(
         FileNotFoundError,
-        match=r"Coat folder .*absent not found\. Unpack Coat.* Expected the files train\.ascii, ",
+        match=r"Coat folder .*absent not found\. Expected the files train\.ascii, .*\. Unpack Coat",
     ):
         load_coat(tmp_path / "absent")
 
