@@ -100,6 +100,19 @@ def _add_fit_options(
     )
 
 
+def _fit_options(args) -> dict:
+    """Return the ``fit_models`` keywords that ``demo`` and ``fit`` share: ``--out`` and the
+    options of :func:`_add_fit_options`."""
+    return {
+        "out": args.out,
+        "num_steps": args.steps,
+        "device": args.device,
+        "seed": args.seed,
+        "progress": not args.no_progress,
+        "guide": args.guide,
+    }
+
+
 def run_fit(args) -> int:
     from causalrec_pyro.experiments import fit_models
     from causalrec_pyro.runs import load_run_data
@@ -114,17 +127,7 @@ def run_fit(args) -> int:
         models = ["mf"] + (["mf-ips"] if data["train"].propensity is not None else []) + ["mnar"]
     print(f"Data: {data}")
     started = time.perf_counter()
-    results = fit_models(
-        data,
-        models,
-        out=args.out,
-        num_steps=args.steps,
-        device=args.device,
-        seed=args.seed,
-        progress=not args.no_progress,
-        run_info=info,
-        guide=args.guide,
-    )
+    results = fit_models(data, models, run_info=info, **_fit_options(args))
     print(format_table(results))
     print(
         f"Wrote {args.out / 'metrics.json'} and {len(models)} posterior(s) in "
@@ -156,14 +159,9 @@ def run_demo(args) -> int:
     results = fit_models(
         world.data,
         ["mf", "mnar"],
-        out=args.out,
-        num_steps=args.steps,
-        device=args.device,
-        seed=args.seed,
-        progress=not args.no_progress,
         run_info=run_info,
         truth=world.expected_rating[test.user, test.item],
-        guide=args.guide,
+        **_fit_options(args),
     )
     print(
         "Scores on the test pairs drawn at random: mse to recall@5 against their simulated "

@@ -109,8 +109,7 @@ def _require_files(path: str | Path, names: tuple[str, ...], dataset: str, hint:
     folder = Path(path)
     if not folder.is_dir():
         raise FileNotFoundError(
-            f"{dataset} folder {folder} not found. Expected the files {', '.join(names)}. "
-            f"{hint}"
+            f"{dataset} folder {folder} not found. Expected the files {', '.join(names)}. {hint}"
         )
     missing = [name for name in names if not (folder / name).is_file()]
     if missing and len(missing) == len(names):
