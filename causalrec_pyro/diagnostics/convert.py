@@ -263,6 +263,17 @@ def _predictive(posterior, draws, data, layouts, chunk_size) -> dict[str, torch.
     scm = posterior.scm
     nesting = posterior.max_plate_nesting
     kwargs = scm.model_kwargs(data, observe=False)
+    # A split site is replicated from a run with only that site unobserved, its values
+    # enumerated left of the draws dimension.
+    observed_kwargs = scm.model_kwargs(data)
+    conditional = {
+        layout.name: {**observed_kwargs, layout.name: None}
+        for layout in layouts
+        if layout.mask is not None
+    }
+    enumerated = poutine.enum(
+        config_enumerate(scm, default="parallel"), first_available_dim=-(nesting + 2)
+    )
     chunks = {layout.name: [] for layout in layouts}
     for part in _chunks(draws, chunk_size):
         size = next(iter(part.values())).shape[0]
@@ -272,7 +283,9 @@ def _predictive(posterior, draws, data, layouts, chunk_size) -> dict[str, torch.
             event_shape = site["fn"].event_shape
             value = None
             if layout.mask is not None and not event_shape:
-                value = _replicate_given_observed(posterior, part, data, layout.name)
+                value = _replicate_given_observed(
+                    posterior, enumerated, part, conditional[layout.name], layout.name
+                )
             if value is None:
                 value = site["value"].detach()
             value = draws_first(value, size, nesting, len(event_shape))
@@ -281,22 +294,19 @@ def _predictive(posterior, draws, data, layouts, chunk_size) -> dict[str, torch.
     return {name: torch.cat(parts) for name, parts in chunks.items()}
 
 
-def _replicate_given_observed(posterior, draws, data, name: str) -> torch.Tensor | None:
+def _replicate_given_observed(
+    posterior, enumerated, draws, kwargs, name: str
+) -> torch.Tensor | None:
     r"""Draw site ``name`` at every unit given the other observed sites, or None if it is not
     discrete.
 
-    The model runs with ``name`` unobserved, every other observed site at its data, and the
-    values of ``name`` enumerated left of the draws dimension. Each unit's value is drawn
-    from :math:`p(k \mid z) \prod_o p(o \mid k, z)` over the enumerated values ``k``, where
-    ``o`` runs over the observed sites whose log-density depends on ``k``.
+    ``enumerated`` is the model under ``poutine.enum``, and ``kwargs`` has ``name`` set to
+    None and every other observed site at its data. Each unit's value is drawn from
+    :math:`p(k \mid z) \prod_o p(o \mid k, z)` over the enumerated values ``k``, where ``o``
+    runs over the observed sites whose log-density depends on ``k``.
     """
     scm = posterior.scm
     nesting = posterior.max_plate_nesting
-    kwargs = scm.model_kwargs(data)
-    kwargs[name] = None
-    enumerated = poutine.enum(
-        config_enumerate(scm, default="parallel"), first_available_dim=-(nesting + 2)
-    )
     trace = trace_over_draws(enumerated, draws, kwargs, posterior.site_shapes, nesting)
     site = trace.nodes[name]
     dim = site["infer"].get("_enumerate_dim")
@@ -313,7 +323,7 @@ def _replicate_given_observed(posterior, draws, data, name: str) -> torch.Tensor
         if log_prob.dim() >= -dim and log_prob.shape[dim] > 1:
             joint = joint + log_prob
     if joint.dim() > nesting + 2:
-        # NOTE: other enumerated sites take part too; summing them out is not implemented,
+        # NOTE: other enumerated sites take part too. Summing them out is not implemented,
         # so such a site is replicated from its mechanism alone.
         return None
     values = site["value"].reshape(-1)
