@@ -118,7 +118,7 @@ def query_split(name: str, info: dict, data: RatingData):
         return fit_split(info, data)
     if name not in data.splits:
         raise KeyError(
-            f"--split {name!r} is not a split of {data.name!r}; choose one of "
+            f"--split {name!r} is not a split of {data.name!r}. Choose one of "
             f"{sorted(data.splits)}, or {FIT_SPLIT!r} for the rows the model was fitted on."
         )
     return data[name]

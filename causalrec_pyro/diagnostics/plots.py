@@ -157,7 +157,7 @@ def plot_rating_ppc(idata, site: str = "rating", path: str | os.PathLike | None 
     extreme levels count for the extreme level.
 
     For a site split with ``obs_mask`` (the exposure model's ``rating``), only the observed
-    units are compared, and the title says so. ``to_inference_data`` draws a discrete such
+    units are compared, and the title states this. ``to_inference_data`` draws a discrete such
     site's replicates given the units' other observed sites, so they are comparable with
     the self-selected observed values.
     """
